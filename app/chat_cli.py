@@ -1,0 +1,302 @@
+"""``ponder chat``: talk to a model from the terminal (one shot, piped, or a REPL)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, TextIO
+
+from app.errors import PonderError
+from app.events import Event, EventKind, Stats
+from app.request import (
+    ChatMessage,
+    Effort,
+    GenerationRequest,
+    Sampling,
+    ThinkingControl,
+    ThinkMode,
+)
+
+DIM = "\x1b[2m"
+ITALIC = "\x1b[3m"
+RESET = "\x1b[0m"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
+    return value
+
+
+def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("chat", help="chat with a model in the terminal")
+    p.add_argument("--model", "-m", required=True, help="path of a GGUF model file")
+    p.add_argument("--prompt", "-p", help="the message (default: read stdin, or a REPL on a terminal)")
+    p.add_argument("--system", help="system prompt (folded into the message for families that want none)")
+    p.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+    p.add_argument("--budget", type=_positive_int, help="cap on reasoning tokens")
+    p.add_argument("--think-longer", type=_positive_int, metavar="N", help="reason at least N tokens")
+    p.add_argument("--think", choices=[m.value for m in ThinkMode], default="auto")
+    p.add_argument("--effort", choices=[e.value for e in Effort])
+    p.add_argument("--max-tokens", type=_positive_int)
+    p.add_argument("--temperature", type=float)
+    p.add_argument("--top-p", type=float)
+    p.add_argument("--top-k", type=_non_negative_int)
+    p.add_argument("--min-p", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--ctx", type=_positive_int, help="context size in tokens")
+    p.add_argument("--gpu-layers", type=int, help="layers on the GPU (-1: all)")
+    p.add_argument("--threads", type=_positive_int)
+    p.add_argument("--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's")
+    p.set_defaults(handler=run_chat)
+
+
+def request_from_args(args: argparse.Namespace, messages: list[ChatMessage]) -> GenerationRequest:
+    for name in ("temperature", "top_p", "min_p"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise PonderError(f"--{name.replace('_', '-')} must not be negative")
+    return GenerationRequest(
+        messages=tuple(messages),
+        system_prompt=args.system,
+        sampling=Sampling(
+            temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, min_p=args.min_p
+        ),
+        thinking=ThinkingControl(
+            mode=ThinkMode(args.think),
+            budget=args.budget,
+            min_tokens=args.think_longer,
+            effort=Effort(args.effort) if args.effort else None,
+        ),
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+    )
+
+
+@dataclass
+class TurnResult:
+    reasoning: str = ""
+    content: str = ""
+    stats: Stats | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+    events: list[Event] = field(default_factory=list)
+
+
+class HumanPrinter:
+    """Reasoning dimmed under a "Thinking…" header, then the answer, then one stats line."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out = out
+        self.err = err
+        self.color = out.isatty()
+        self._in_reasoning = False
+        self._printed_answer = False
+
+    def _style(self, text: str, style: str) -> str:
+        return f"{style}{text}{RESET}" if self.color else text
+
+    def __call__(self, event: Event) -> None:
+        kind = event.kind
+        if kind is EventKind.REASONING:
+            if not self._in_reasoning:
+                self.out.write(self._style("Thinking…", ITALIC) + "\n")
+                self._in_reasoning = True
+            self.out.write(self._style(event.text, DIM))
+        elif kind is EventKind.INJECTED:
+            reason = str(event.data.get("reason", ""))
+            label = {"budget": "budget reached", "answer_now": "answer now", "think_longer": "think longer"}
+            self.out.write(self._style(f" [{label.get(reason, reason)}]{event.text}", ITALIC))
+        elif kind is EventKind.CONTENT:
+            if self._in_reasoning:
+                self.out.write("\n\n")
+                self._in_reasoning = False
+            self.out.write(event.text)
+            self._printed_answer = True
+        elif kind is EventKind.CONTEXT_TRUNCATED:
+            n = event.data.get("dropped_messages", 0)
+            self.err.write(f"note: {n} earlier message(s) left out to fit the context window\n")
+        elif kind in (EventKind.WARNING, EventKind.REASONING_LOOP):
+            self.err.write(f"warning: {event.text}\n")
+        elif kind is EventKind.STATS and event.stats is not None:
+            self.out.write("\n" + self._style(format_stats(event.stats), DIM) + "\n")
+        elif kind is EventKind.ERROR:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def format_stats(s: Stats) -> str:
+    parts = []
+    if s.reasoning_tokens:
+        parts.append(f"thought {s.thinking_ms / 1000:.1f} s, {s.reasoning_tokens} tokens")
+    parts.append(f"{s.content_tokens} answer tokens")
+    parts.append(f"{s.decode_tokens_per_s:.1f} tok/s")
+    parts.append(f"first token {s.time_to_first_token_ms:.0f} ms")
+    parts.append(f"prompt {s.prompt_tokens} tokens")
+    parts.append(s.finish_reason.value)
+    return "── " + " · ".join(parts)
+
+
+class JsonPrinter:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def __call__(self, event: Event) -> None:
+        if event.kind in (EventKind.LOAD_PROGRESS, EventKind.LOADED):
+            return
+        self.out.write(json.dumps(event.to_json_dict(), ensure_ascii=False) + "\n")
+        self.out.flush()
+
+
+class InterruptHandler:
+    """Ctrl+C while thinking → answer now; a second Ctrl+C (or while answering) → stop."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+        self.thinking = False
+        self.presses = 0
+        self._previous: Any = None
+
+    def __enter__(self) -> InterruptHandler:
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
+        self.presses += 1
+        if self.stream is None:
+            raise KeyboardInterrupt
+        if self.thinking and self.presses == 1:
+            self.stream.answer_now()
+        else:
+            self.stream.cancel()
+
+
+def run_turn(
+    client: Any, request: GenerationRequest, emit: Callable[[Event], None]
+) -> TurnResult:
+    result = TurnResult()
+    with InterruptHandler() as interrupts:
+        stream = client.generate(request)
+        interrupts.stream = stream
+        for event in stream:
+            if event.kind is EventKind.REASONING:
+                interrupts.thinking = True
+                result.reasoning += event.text
+            elif event.kind is EventKind.CONTENT:
+                interrupts.thinking = False
+                result.content += event.text
+            elif event.kind is EventKind.INJECTED:
+                interrupts.thinking = False
+            elif event.kind is EventKind.STATS:
+                result.stats = event.stats
+            elif event.kind is EventKind.DONE:
+                result.finish_reason = str(event.data.get("finish_reason"))
+            elif event.kind is EventKind.ERROR:
+                result.error = event.text
+            result.events.append(event)
+            emit(event)
+    return result
+
+
+def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
+    from app.gguf import read_header
+    from app.templates import load_template_file
+    from backends.base import LoadParams
+
+    read_header(args.model)  # a clear error for a missing or non-GGUF file, before any worker starts
+    template = load_template_file(args.chat_template) if args.chat_template else None
+    params = LoadParams(
+        model_path=args.model,
+        n_ctx=args.ctx,
+        n_gpu_layers=args.gpu_layers,
+        n_threads=args.threads,
+        chat_template=template,
+        chat_template_name=args.chat_template,
+    )
+    show_progress = not json_mode and sys.stderr.isatty()
+    for event in client.load(params):
+        if event.kind is EventKind.LOAD_PROGRESS and show_progress:
+            frac = float(event.data.get("fraction", 0.0))
+            sys.stderr.write(f"\rloading {args.model} {frac * 100:3.0f}%")
+            sys.stderr.flush()
+        elif event.kind is EventKind.ERROR:
+            if show_progress:
+                sys.stderr.write("\n")
+            raise PonderError(event.text)
+    if show_progress:
+        sys.stderr.write("\r\x1b[K")
+
+
+def run_chat(args: argparse.Namespace) -> int:
+    from backends.client import EngineClient
+
+    emit: Callable[[Event], None] = (
+        JsonPrinter(sys.stdout) if args.json else HumanPrinter(sys.stdout, sys.stderr)
+    )
+    client = EngineClient()
+    try:
+        _load(client, args, args.json)
+        if args.prompt is None and sys.stdin.isatty():
+            return _repl(client, args, emit)
+        prompt = args.prompt if args.prompt is not None else sys.stdin.read()
+        if not prompt.strip():
+            raise PonderError("the prompt is empty")
+        result = run_turn(client, request_from_args(args, [ChatMessage("user", prompt)]), emit)
+        if result.error:
+            if not args.json:
+                print(f"ponder: {result.error}", file=sys.stderr)
+            return 1
+        return 0
+    except PonderError as err:
+        if args.json:
+            print(json.dumps({"type": "error", "message": str(err)}, ensure_ascii=False))
+        print(f"ponder: {err}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+
+
+def _repl(client: Any, args: argparse.Namespace, emit: Callable[[Event], None]) -> int:
+    messages: list[ChatMessage] = []
+    print("Type a message; Ctrl+C while it thinks = answer now, twice = stop; Ctrl+D or /exit quits.")
+    while True:
+        try:
+            line = input("\n> ")
+        except EOFError:
+            print()
+            return 0
+        except KeyboardInterrupt:
+            print()
+            return 0
+        text = line.strip()
+        if not text:
+            continue
+        if text in ("/exit", "/quit"):
+            return 0
+        messages.append(ChatMessage("user", line))
+        result = run_turn(client, request_from_args(args, messages), emit)
+        if result.error:
+            print(f"ponder: {result.error}", file=sys.stderr)
+            if not client.alive:
+                for event in client.restart():
+                    if event.kind is EventKind.ERROR:
+                        raise PonderError(event.text)
+            messages.pop()
+            continue
+        messages.append(ChatMessage("assistant", result.content, result.reasoning or None))

@@ -1,0 +1,381 @@
+"""Token-level generation shared by every local engine.
+
+The driver turns a :class:`GenerationRequest` into events on top of any :class:`TokenModel`
+(a model that can tokenize, and sample token ids from a token prompt while reusing its KV
+cache for a shared prefix). It owns what must be the same for every engine:
+
+* the prompt: family policy, template, thinking mode, trimming to the context window;
+* the reasoning split (incremental, token by token);
+* thinking control: the budget cap and "answer now" (inject an end-of-thinking message and
+  the family's closing delimiter, then let the model answer), and "think longer" (replace an
+  early closing delimiter with "Wait");
+* statistics and the finish reason.
+
+Injections continue from the tokens already in the KV cache: the continuation prompt is the
+old prompt + every generated token + the injected tokens, so only the new tokens are evaluated.
+"""
+
+from __future__ import annotations
+
+import codecs
+import random
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
+from app.families import Family
+from app.prompting import plan_prompt, prompt_prefilled
+from app.reasoning import ReasoningSplitter, SegmentKind
+from app.request import GenerationRequest, Sampling
+from app.templates import ChatTemplate
+from backends.base import Control
+
+#: Tokens kept free for the answer when the prompt is trimmed to the context window.
+DEFAULT_ANSWER_RESERVE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSampling:
+    """Sampling values after the family preset filled what the request left open."""
+
+    temperature: float
+    top_p: float
+    top_k: int
+    min_p: float
+    repeat_penalty: float
+
+
+def resolve_sampling(requested: Sampling, preset: Sampling) -> ResolvedSampling:
+    def pick(value: float | None, fallback: float | None, default: float) -> float:
+        if value is not None:
+            return value
+        return fallback if fallback is not None else default
+
+    return ResolvedSampling(
+        temperature=pick(requested.temperature, preset.temperature, 0.7),
+        top_p=pick(requested.top_p, preset.top_p, 0.95),
+        top_k=int(pick(requested.top_k, preset.top_k, 40)),
+        min_p=pick(requested.min_p, preset.min_p, 0.05),
+        repeat_penalty=pick(requested.repeat_penalty, preset.repeat_penalty, 1.0),
+    )
+
+
+class TokenModel(Protocol):
+    """What the driver needs from a loaded model."""
+
+    @property
+    def n_ctx(self) -> int: ...
+
+    def tokenize(self, text: str) -> list[int]:
+        """Tokens of already-rendered text (special tokens parsed, no BOS added)."""
+        ...
+
+    def piece(self, token: int) -> bytes:
+        """The bytes of one token, special tokens rendered as their text."""
+        ...
+
+    def is_eog(self, token: int) -> bool:
+        """Whether the token ends generation (EOS, EOT, ...)."""
+        ...
+
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        """How many leading tokens are already in the KV cache."""
+        ...
+
+    def generate(self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int) -> Iterator[int]:
+        """Sample tokens after ``tokens``; closing the iterator stops generation."""
+        ...
+
+
+@dataclass(slots=True)
+class _Clock:
+    start: float
+    first_token: float | None = None
+    last_token: float | None = None
+    first_content: float | None = None
+    reasoning_start: float | None = None
+    reasoning_end: float | None = None
+    prompt_eval_ms: float = 0.0
+
+
+@dataclass(slots=True)
+class _Restart:
+    """Why the token loop stopped early to continue with injected tokens."""
+
+    tokens: list[int]
+    event: Event
+
+
+class Generation:
+    """One request's run over a :class:`TokenModel`. Iterate :meth:`events` once."""
+
+    def __init__(
+        self,
+        model: TokenModel,
+        family: Family,
+        template: ChatTemplate,
+        request: GenerationRequest,
+        request_id: int,
+        control: Control,
+        *,
+        bos_token: str,
+        eos_token: str,
+        answer_reserve: int = DEFAULT_ANSWER_RESERVE,
+    ) -> None:
+        self._model = model
+        self._family = family
+        self._template = template
+        self._request = request
+        self._rid = request_id
+        self._control = control
+        self._bos = bos_token
+        self._eos = eos_token
+        self._reserve = answer_reserve
+        self._fmt = family.reasoning
+        # Raw text generated so far (injections included) and each generated token's end in it.
+        self._raw = ""
+        self._token_ends: list[int] = []
+        self._generated: list[int] = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._splitter = ReasoningSplitter(self._fmt)
+        self._splitter_base = 0  # offset of the current splitter's first character in _raw
+        self._reasoning_tokens = 0
+        self._content_tokens = 0
+        self._waits = 0
+        self._capped: ReasoningState | None = None
+        self._budget_hit = False
+
+    # -- the public iterator ---------------------------------------------------------------
+
+    def events(self) -> Iterator[Event]:
+        clock = _Clock(start=time.perf_counter())
+        req = self._request
+        reserve = min(self._reserve, req.max_tokens or self._reserve)
+        plan = plan_prompt(
+            req,
+            self._family,
+            self._template,
+            bos_token=self._bos,
+            eos_token=self._eos,
+            count_tokens=lambda text: len(self._model.tokenize(text)),
+            n_ctx=self._model.n_ctx,
+            reserve_tokens=reserve,
+        )
+        prompt = plan.prompt  # thinking "off" suffixes are already applied
+        prefilled = prompt_prefilled(prompt, self._fmt)
+        self._splitter = ReasoningSplitter(self._fmt, prefilled=prefilled)
+        prompt_tokens = self._model.tokenize(prompt)
+        if plan.dropped_messages:
+            yield Event(
+                EventKind.CONTEXT_TRUNCATED,
+                self._rid,
+                data={
+                    "dropped_messages": plan.dropped_messages,
+                    "prompt_tokens": len(prompt_tokens),
+                    "n_ctx": self._model.n_ctx,
+                },
+            )
+        for warning in plan.warnings:
+            yield Event(EventKind.WARNING, self._rid, warning)
+
+        sampling = resolve_sampling(req.sampling, self._family.preset)
+        seed = req.seed if req.seed is not None else random.randrange(2**31)
+        cached = self._model.cached_prefix(prompt_tokens)
+        room = self._model.n_ctx - len(prompt_tokens)
+        max_new = min(req.max_tokens, room) if req.max_tokens else room
+        finish = FinishReason.LENGTH
+        while True:
+            restart: _Restart | None = None
+            stream = self._model.generate(prompt_tokens + self._generated, sampling, seed)
+            t_call = time.perf_counter()
+            try:
+                for token in stream:
+                    now = time.perf_counter()
+                    if clock.first_token is None:
+                        clock.first_token = now
+                        clock.prompt_eval_ms = (now - t_call) * 1000.0
+                    clock.last_token = now
+                    if self._control.cancelled():
+                        finish = FinishReason.CANCELLED
+                        break
+                    if self._model.is_eog(token):
+                        finish = FinishReason.STOP
+                        break
+                    out, restart = self._on_token(token, clock)
+                    yield from out
+                    if restart is not None:
+                        break
+                    if len(self._generated) >= max_new:
+                        finish = FinishReason.LENGTH
+                        break
+                    restart = self._maybe_cap()
+                    if restart is not None:
+                        break
+                else:
+                    finish = FinishReason.STOP
+            finally:
+                close = getattr(stream, "close", None)
+                if close is not None:
+                    close()
+            if restart is None:
+                break
+            yield restart.event
+            self._generated.extend(restart.tokens)
+            self._token_ends.extend([len(self._raw)] * len(restart.tokens))
+            if len(self._generated) >= max_new:
+                finish = FinishReason.LENGTH
+                break
+
+        for seg in self._splitter.finish():
+            yield from self._segment_events(seg.kind, seg.text, clock)
+        end = time.perf_counter()
+        if self._splitter.in_reasoning and clock.reasoning_end is None:
+            clock.reasoning_end = end
+        state = self._capped or self._splitter.state
+        if finish is FinishReason.STOP and self._budget_hit:
+            finish = FinishReason.BUDGET
+        yield Event(
+            EventKind.STATS,
+            self._rid,
+            stats=self._stats(clock, end, len(prompt_tokens), cached, finish, state),
+        )
+        yield done_event(self._rid, finish)
+
+    # -- per token ---------------------------------------------------------------------------
+
+    def _on_token(self, token: int, clock: _Clock) -> tuple[list[Event], _Restart | None]:
+        self._generated.append(token)
+        text = self._decoder.decode(self._model.piece(token))
+        self._raw += text
+        self._token_ends.append(len(self._raw))
+        was_reasoning = self._splitter.in_reasoning
+        events: list[Event] = []
+        restart: _Restart | None = None
+        closed = False
+        for seg in self._splitter.feed(text):
+            if seg.kind is SegmentKind.REASONING_END:
+                closed = True
+                restart = self._maybe_wait(self._splitter_base + seg.offset)
+                if restart is not None:
+                    break
+                clock.reasoning_end = time.perf_counter()
+            else:
+                events.extend(self._segment_events(seg.kind, seg.text, clock))
+        if was_reasoning or closed or self._splitter.in_reasoning:
+            self._reasoning_tokens += 1
+        else:
+            self._content_tokens += 1
+        return events, restart
+
+    def _segment_events(self, kind: SegmentKind, text: str, clock: _Clock) -> list[Event]:
+        if not text:
+            return []
+        now = time.perf_counter()
+        if kind is SegmentKind.REASONING:
+            if clock.reasoning_start is None:
+                clock.reasoning_start = now
+            return [Event(EventKind.REASONING, self._rid, text)]
+        if clock.first_content is None:
+            clock.first_content = now
+        return [Event(EventKind.CONTENT, self._rid, text)]
+
+    def _maybe_wait(self, close_offset: int) -> _Restart | None:
+        """Think longer: the model closed its reasoning too early → drop the tag, add "Wait"."""
+        thinking = self._request.thinking
+        if (
+            not thinking.min_tokens
+            or self._reasoning_tokens >= thinking.min_tokens
+            or self._waits >= thinking.max_waits
+        ):
+            return None
+        self._waits += 1
+        keep = 0
+        while keep < len(self._token_ends) and self._token_ends[keep] <= close_offset:
+            keep += 1
+        kept_end = self._token_ends[keep - 1] if keep else 0
+        leftover = self._raw[kept_end:close_offset]
+        del self._generated[keep:]
+        del self._token_ends[keep:]
+        self._raw = self._raw[:kept_end]
+        self._decoder.reset()
+        injected = thinking.wait_text
+        self._raw += leftover + injected
+        # A fresh splitter inside the reasoning; feeding it the injected text (output dropped:
+        # it is reported as INJECTED) means the model's continuation is mid-trace, not a start.
+        self._splitter = ReasoningSplitter(self._fmt, prefilled=True)
+        self._splitter.feed(injected)
+        self._splitter_base = len(self._raw) - len(injected)
+        tokens = self._model.tokenize(leftover + injected)
+        event = Event(
+            EventKind.INJECTED,
+            self._rid,
+            injected,
+            {"reason": "think_longer", "reasoning_tokens": self._reasoning_tokens},
+        )
+        return _Restart(tokens, event)
+
+    def _maybe_cap(self) -> _Restart | None:
+        """Budget cap and "answer now": close the reasoning and let the model answer."""
+        if not self._splitter.in_reasoning:
+            return None
+        budget = self._request.thinking.budget
+        reason: str | None = None
+        if budget is not None and self._reasoning_tokens >= budget:
+            reason = "budget"
+            self._budget_hit = True
+            self._capped = ReasoningState.CAPPED
+        elif self._control.answer_now():
+            reason = "answer_now"
+            self._capped = ReasoningState.ANSWER_NOW
+        if reason is None:
+            return None
+        message = self._request.thinking.cap_message
+        self._raw += message + self._fmt.forced_close
+        self._splitter.force_close()
+        tokens = self._model.tokenize(message + self._fmt.forced_close)
+        event = Event(
+            EventKind.INJECTED,
+            self._rid,
+            message,
+            {"reason": reason, "reasoning_tokens": self._reasoning_tokens},
+        )
+        return _Restart(tokens, event)
+
+    def _stats(
+        self,
+        clock: _Clock,
+        end: float,
+        prompt_tokens: int,
+        cached: int,
+        finish: FinishReason,
+        state: ReasoningState,
+    ) -> Stats:
+        first = clock.first_token
+        last = clock.last_token
+        n = len(self._generated)
+        decode_s = (last - first) if first is not None and last is not None else 0.0
+        evaluated = max(prompt_tokens - cached, 0)
+        thinking_ms = 0.0
+        if clock.reasoning_start is not None:
+            thinking_ms = ((clock.reasoning_end or end) - clock.reasoning_start) * 1000.0
+        return Stats(
+            prompt_tokens=prompt_tokens,
+            cached_prompt_tokens=cached,
+            prompt_eval_ms=clock.prompt_eval_ms,
+            prompt_tokens_per_s=(
+                evaluated / (clock.prompt_eval_ms / 1000.0) if clock.prompt_eval_ms > 0 else 0.0
+            ),
+            time_to_first_token_ms=((first - clock.start) * 1000.0) if first else 0.0,
+            time_to_first_content_ms=(
+                (clock.first_content - clock.start) * 1000.0 if clock.first_content else None
+            ),
+            reasoning_tokens=self._reasoning_tokens,
+            content_tokens=self._content_tokens,
+            decode_tokens_per_s=((n - 1) / decode_s) if decode_s > 0 and n > 1 else 0.0,
+            thinking_ms=thinking_ms,
+            total_ms=(end - clock.start) * 1000.0,
+            finish_reason=finish,
+            reasoning_state=state,
+        )

@@ -1,0 +1,283 @@
+"""The llama.cpp engine (llama-cpp-python), run inside the worker process."""
+
+from __future__ import annotations
+
+import collections
+import ctypes
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from app.errors import EngineError, ModelFileError, TemplateError
+from app.events import Event, EventKind, error_event
+from app.families import detect_family
+from app.gguf import read_header
+from app.request import GenerationRequest
+from app.templates import CHATML_TEMPLATE, ChatTemplate
+from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
+from backends.driver import Generation, ResolvedSampling
+
+ProgressFn = Callable[[float], None]
+
+_GGML_TYPES = {"f16": 1, "q4_0": 2, "q8_0": 8}
+
+
+def physical_cores() -> int:
+    """Physical cores (llama-cpp-python's default of half the logical CPUs is slower)."""
+    try:
+        import psutil
+
+        count = psutil.cpu_count(logical=False)
+    except Exception:  # pragma: no cover - psutil missing or broken
+        count = None
+    return max(1, count or os.cpu_count() or 1)
+
+
+class _LogCapture:
+    """Keeps llama.cpp's recent log lines so a failed load can say why."""
+
+    def __init__(self) -> None:
+        self.lines: collections.deque[str] = collections.deque(maxlen=50)
+        self._partial = ""
+        self.callback: Any = None
+
+    def install(self, llama_cpp: Any) -> None:
+        @llama_cpp.llama_log_callback  # type: ignore[misc]
+        def _cb(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+            self._partial += text.decode("utf-8", errors="replace")
+            while "\n" in self._partial:
+                line, self._partial = self._partial.split("\n", 1)
+                if line.strip():
+                    self.lines.append(line.strip())
+
+        self.callback = _cb  # keep a reference: ctypes callbacks must outlive their use
+        llama_cpp.llama_log_set(_cb, ctypes.c_void_p(0))
+
+    def reason(self) -> str:
+        keys = ("error", "unknown", "failed", "invalid", "not within", "unsupported")
+        for line in reversed(self.lines):
+            low = line.lower()
+            if any(k in low for k in keys):
+                return line.removeprefix("llama_model_load: ").strip()
+        return ""
+
+
+_LOGS = _LogCapture()
+
+
+@contextmanager
+def _progress_hook(llama_cpp: Any, progress: ProgressFn | None) -> Iterator[None]:
+    """Report load progress: llama-cpp-python offers no parameter, so wrap its defaults."""
+    if progress is None:
+        yield
+        return
+    original = llama_cpp.llama_model_default_params
+
+    @llama_cpp.llama_progress_callback  # type: ignore[misc]
+    def _cb(value: float, user_data: ctypes.c_void_p) -> bool:
+        progress(float(value))
+        return True
+
+    def patched() -> Any:
+        params = original()
+        params.progress_callback = _cb
+        return params
+
+    llama_cpp.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        llama_cpp.llama_model_default_params = original
+
+
+class LlamaEngine:
+    """A GGUF model loaded with llama.cpp. One owner (the worker), calls serialised."""
+
+    def __init__(self, params: LoadParams, progress: ProgressFn | None = None) -> None:
+        path = Path(params.model_path).expanduser()
+        header = read_header(path)  # raises ModelFileError with a clear message
+        if params.kv_cache_type not in KV_CACHE_TYPES:
+            raise EngineError(
+                f"unknown KV cache type {params.kv_cache_type!r} "
+                f"(choose one of {', '.join(KV_CACHE_TYPES)})"
+            )
+        try:
+            import llama_cpp
+            import llama_cpp.llama_cpp as llama_low
+        except ImportError as err:  # pragma: no cover - depends on the install
+            raise EngineError(f"llama-cpp-python is not installed or broken: {err}") from None
+
+        _LOGS.install(llama_low)
+        gpu = bool(llama_low.llama_supports_gpu_offload())
+        trained = header.context_length or DEFAULT_CONTEXT
+        n_ctx = params.n_ctx or min(trained, DEFAULT_CONTEXT)
+        if n_ctx < 64:
+            raise EngineError(f"context size {n_ctx} is too small (at least 64 tokens)")
+        n_threads = params.n_threads or physical_cores()
+        n_gpu_layers = params.n_gpu_layers if params.n_gpu_layers is not None else (-1 if gpu else 0)
+        flash_attn = params.flash_attn if params.flash_attn is not None else gpu
+        kv_type = _GGML_TYPES[params.kv_cache_type]
+        try:
+            with _progress_hook(llama_low, progress):
+                self._llm = llama_cpp.Llama(
+                    model_path=str(path),
+                    n_ctx=n_ctx,
+                    n_batch=512,
+                    n_threads=n_threads,
+                    n_threads_batch=n_threads,
+                    n_gpu_layers=n_gpu_layers,
+                    flash_attn=flash_attn,
+                    type_k=kv_type,
+                    type_v=kv_type,
+                    verbose=False,
+                )
+        except (ValueError, RuntimeError, OSError) as err:
+            why = _LOGS.reason() or str(err)
+            arch = header.architecture
+            if "unknown model architecture" in why:
+                raise EngineError(
+                    f"{path.name}: this llama.cpp build does not support the model "
+                    f"architecture '{arch}' ({why})"
+                ) from None
+            if "failed to allocate" in why.lower() or "out of memory" in why.lower():
+                raise EngineError(
+                    f"{path.name}: not enough memory for a {n_ctx}-token context; "
+                    f"try a smaller context size ({why})"
+                ) from None
+            raise ModelFileError(f"{path.name}: llama.cpp could not load the model ({why})") from None
+
+        self._low = llama_low
+        self._vocab = self._llm._model.vocab
+        self._piece_cache: dict[int, bytes] = {}
+        meta = self._llm.metadata
+        bos_id = self._llm.token_bos()
+        eos_id = self._llm.token_eos()
+        bos = self._token_text(bos_id)
+        eos = self._token_text(eos_id)
+
+        template_source = "model"
+        template_text = header.chat_template or meta.get("tokenizer.chat_template")
+        if params.chat_template is not None:
+            template_text, template_source = params.chat_template, "override"
+        elif not template_text:
+            template_text, template_source = CHATML_TEMPLATE, "fallback"
+        try:
+            self._template = ChatTemplate(template_text)
+        except TemplateError:
+            if template_source == "override":
+                raise
+            # A broken template in the file: fall back rather than refuse the model.
+            self._template, template_source = ChatTemplate(CHATML_TEMPLATE), "fallback"
+        self._family = detect_family(
+            chat_template=self._template.source,
+            architecture=header.architecture,
+            name=header.name,
+        )
+        self.info = ModelInfo(
+            path=str(path),
+            architecture=header.architecture,
+            name=header.name,
+            size_bytes=path.stat().st_size,
+            n_params=int(self._llm._model.n_params()),
+            trained_context=trained,
+            n_ctx=self._llm.n_ctx(),
+            n_gpu_layers=n_gpu_layers,
+            n_threads=n_threads,
+            flash_attn=flash_attn,
+            kv_cache_type=params.kv_cache_type,
+            chat_template=self._template.source,
+            template_source=template_source,
+            family_id=self._family.id,
+            bos_token=bos,
+            eos_token=eos,
+            special_tokens={
+                "bos": bos,
+                "eos": eos,
+                "eot": self._token_text(self._vocab_call("llama_vocab_eot")),
+            },
+        )
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _vocab_call(self, name: str, *args: Any) -> int:
+        return int(getattr(self._low, name)(self._vocab, *args))
+
+    def _token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return self.piece(token).decode("utf-8", errors="replace")
+
+    # -- TokenModel ------------------------------------------------------------------------
+
+    @property
+    def n_ctx(self) -> int:
+        return int(self._llm.n_ctx())
+
+    def tokenize(self, text: str) -> list[int]:
+        return list(self._llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def piece(self, token: int) -> bytes:
+        cached = self._piece_cache.get(token)
+        if cached is None:
+            buf = ctypes.create_string_buffer(256)
+            n = self._low.llama_token_to_piece(self._vocab, token, buf, 256, 0, True)
+            cached = buf.raw[: max(n, 0)]
+            self._piece_cache[token] = cached
+        return cached
+
+    def is_eog(self, token: int) -> bool:
+        return bool(self._low.llama_vocab_is_eog(self._vocab, token))
+
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        n = 0
+        for a, b in zip(self._llm._input_ids.tolist(), tokens, strict=False):
+            if a != b:
+                break
+            n += 1
+        return n
+
+    def generate(self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int) -> Iterator[int]:
+        if len(tokens) >= self.n_ctx:
+            return iter(())
+        self._llm.set_seed(seed)
+        gen: Iterator[int] = self._llm.generate(
+            list(tokens),
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        return gen
+
+    # -- Engine ----------------------------------------------------------------------------
+
+    def stream(self, request: GenerationRequest, request_id: int, control: Control) -> Iterator[Event]:
+        generation = Generation(
+            self,
+            self._family,
+            self._template,
+            request,
+            request_id,
+            control,
+            bos_token=self.info.bos_token,
+            eos_token=self.info.eos_token,
+        )
+        try:
+            yield from generation.events()
+        except (TemplateError, EngineError, ModelFileError) as err:
+            yield error_event(request_id, str(err))
+        except Exception as err:  # a bug or a llama.cpp failure: report, keep the worker alive
+            yield error_event(request_id, f"generation failed: {type(err).__name__}: {err}")
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def close(self) -> None:
+        self._llm.close()
+
+
+def loaded_event(info: ModelInfo, request_id: int) -> Event:
+    return Event(EventKind.LOADED, request_id, data=info.to_dict())

@@ -1,0 +1,137 @@
+"""The engine worker process: it owns the model for its whole life.
+
+The client sends commands on one queue; the worker answers with :class:`app.events.Event`
+values on another, each tagged with the request id. Cancellation and "answer now" travel
+through shared integers, not the queue, so they take effect before the next token even while
+the worker is busy: ``cancel_upto = N`` cancels every request with an id ≤ N (ids only grow,
+so nothing ever needs resetting — an early Stop can never be swallowed).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
+from multiprocessing.queues import Queue
+from typing import Any
+
+from app.errors import PonderError
+from app.events import Event, EventKind, error_event
+from app.request import GenerationRequest
+from backends.base import Control, Engine, LoadParams
+
+
+@dataclass(frozen=True, slots=True)
+class LoadCommand:
+    request_id: int
+    params: LoadParams
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateCommand:
+    request_id: int
+    request: GenerationRequest
+
+
+@dataclass(frozen=True, slots=True)
+class CountCommand:
+    request_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class CrashCommand:
+    """Test hook: make the worker die the way llama.cpp can (signal or abort)."""
+
+    request_id: int
+    how: str = "abort"
+
+
+@dataclass(frozen=True, slots=True)
+class UnloadCommand:
+    request_id: int
+
+
+Command = LoadCommand | GenerateCommand | CountCommand | CrashCommand | UnloadCommand | None
+
+
+def open_engine(params: LoadParams, progress: Any) -> Engine:
+    """Choose the backend for a model path and load it."""
+    from backends.llama import LlamaEngine
+
+    return LlamaEngine(params, progress)
+
+
+def _run_generation(
+    engine: Engine, cmd: GenerateCommand, control: Control, out: Queue[Event]
+) -> None:
+    events: Iterator[Event] = engine.stream(cmd.request, cmd.request_id, control)
+    for event in events:
+        out.put(event)
+
+
+def worker_main(
+    commands: Queue[Command],
+    out: Queue[Event],
+    cancel_upto: Synchronized[int],
+    answer_now_upto: Synchronized[int],
+) -> None:
+    """Entry point of the worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the app, not the worker
+    engine: Engine | None = None
+    while True:
+        cmd = commands.get()
+        if cmd is None:
+            break
+        rid = cmd.request_id
+        try:
+            if isinstance(cmd, LoadCommand):
+                if engine is not None:
+                    engine.close()
+                    engine = None
+
+                def progress(value: float, rid: int = rid) -> None:
+                    out.put(Event(EventKind.LOAD_PROGRESS, rid, data={"fraction": value}))
+
+                engine = open_engine(cmd.params, progress)
+                out.put(Event(EventKind.LOADED, rid, data=engine.info.to_dict()))
+            elif isinstance(cmd, GenerateCommand):
+                if engine is None:
+                    out.put(error_event(rid, "no model is loaded"))
+                    continue
+                control = Control(
+                    cancelled=lambda rid=rid: cancel_upto.value >= rid,  # type: ignore[misc]
+                    answer_now=lambda rid=rid: answer_now_upto.value >= rid,  # type: ignore[misc]
+                )
+                _run_generation(engine, cmd, control, out)
+            elif isinstance(cmd, CountCommand):
+                if engine is None:
+                    out.put(error_event(rid, "no model is loaded"))
+                    continue
+                n = engine.count_tokens(cmd.text)
+                out.put(Event(EventKind.DONE, rid, data={"tokens": n}))
+            elif isinstance(cmd, UnloadCommand):
+                if engine is not None:
+                    engine.close()
+                    engine = None
+                out.put(Event(EventKind.DONE, rid, data={"unloaded": True}))
+            elif isinstance(cmd, CrashCommand):
+                if cmd.how == "segv":
+                    os.kill(os.getpid(), signal.SIGSEGV)
+                os.abort()
+        except PonderError as err:
+            out.put(error_event(rid, str(err)))
+        except Exception as err:
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            out.put(error_event(rid, f"internal engine error: {detail}"))
+    if engine is not None:
+        engine.close()
+
+
+def spawn_context() -> Any:
+    """A spawn context (fork is unsafe with llama.cpp's threads and with Qt)."""
+    return mp.get_context("spawn")
