@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
@@ -44,11 +45,17 @@ def _non_negative_int(text: str) -> int:
 def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("chat", help="chat with a model in the terminal")
     p.add_argument("--model", "-m", required=True, help="path of a GGUF model file")
-    p.add_argument("--prompt", "-p", help="the message (default: read stdin, or a REPL on a terminal)")
-    p.add_argument("--system", help="system prompt (folded into the message for families that want none)")
+    p.add_argument(
+        "--prompt", "-p", help="the message (default: read stdin, or a REPL on a terminal)"
+    )
+    p.add_argument(
+        "--system", help="system prompt (folded into the message for families that want none)"
+    )
     p.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     p.add_argument("--budget", type=_positive_int, help="cap on reasoning tokens")
-    p.add_argument("--think-longer", type=_positive_int, metavar="N", help="reason at least N tokens")
+    p.add_argument(
+        "--think-longer", type=_positive_int, metavar="N", help="reason at least N tokens"
+    )
     p.add_argument("--think", choices=[m.value for m in ThinkMode], default="auto")
     p.add_argument("--effort", choices=[e.value for e in Effort])
     p.add_argument("--max-tokens", type=_positive_int)
@@ -60,7 +67,13 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--ctx", type=_positive_int, help="context size in tokens")
     p.add_argument("--gpu-layers", type=int, help="layers on the GPU (-1: all)")
     p.add_argument("--threads", type=_positive_int)
-    p.add_argument("--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's")
+    p.add_argument(
+        "--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's"
+    )
+    p.add_argument("--no-save", action="store_true", help="do not keep this chat in the history")
+    p.add_argument(
+        "--continue", dest="continue_id", metavar="ID", help="go on with a saved conversation"
+    )
     p.set_defaults(handler=run_chat)
 
 
@@ -118,7 +131,11 @@ class HumanPrinter:
             self.out.write(self._style(event.text, DIM))
         elif kind is EventKind.INJECTED:
             reason = str(event.data.get("reason", ""))
-            label = {"budget": "budget reached", "answer_now": "answer now", "think_longer": "think longer"}
+            label = {
+                "budget": "budget reached",
+                "answer_now": "answer now",
+                "think_longer": "think longer",
+            }
             self.out.write(self._style(f" [{label.get(reason, reason)}]{event.text}", ITALIC))
         elif kind is EventKind.CONTENT:
             if self._in_reasoning:
@@ -187,9 +204,7 @@ class InterruptHandler:
             self.stream.cancel()
 
 
-def run_turn(
-    client: Any, request: GenerationRequest, emit: Callable[[Event], None]
-) -> TurnResult:
+def run_turn(client: Any, request: GenerationRequest, emit: Callable[[Event], None]) -> TurnResult:
     result = TurnResult()
     with InterruptHandler() as interrupts:
         stream = client.generate(request)
@@ -214,12 +229,103 @@ def run_turn(
     return result
 
 
+class History:
+    """Saves the chat as it streams (unless --no-save); a storage failure never loses the answer."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.store: Any = None
+        self.conversation_id: int | None = None
+        self.recorder: Any = None
+        self.system: str | None = args.system
+        self.messages: list[ChatMessage] = []
+        self._model: Any = None
+        if args.no_save and not args.continue_id:
+            return
+        from app.store import open_store
+
+        self.store = open_store()
+        if args.continue_id:
+            from app.history_cli import parse_id
+
+            cid = parse_id(args.continue_id)
+            conv = self.store.get_conversation(cid)
+            self.conversation_id = cid
+            if self.system is None:
+                self.system = conv.system_prompt
+            # Failed or empty answers are not part of the conversation the model should see.
+            self.messages = [
+                m
+                for m in self.store.chat_history(cid)
+                if m.role != "assistant" or m.content.strip()
+            ]
+            while (
+                self.messages
+                and self.messages[-1].role == "assistant"
+                and not self.messages[-1].content
+            ):
+                self.messages.pop()
+        if args.no_save:
+            self.store.close()
+            self.store = None
+
+    def set_model(self, path: str, size: int) -> None:
+        from app.store import ModelRef
+
+        self._model = ModelRef(Path(path).stem, None, size, path)
+
+    def begin(self, text: str, settings: Any) -> None:
+        if self.store is None:
+            return
+        try:
+            if self.conversation_id is None:
+                conv = self.store.create_conversation(
+                    model=self._model, system_prompt=self.system, settings=settings
+                )
+                self.conversation_id = conv.id
+            self.store.add_user_message(self.conversation_id, text)
+            self.recorder = self.store.start_answer(self.conversation_id, model=self._model)
+        except PonderError as err:
+            self._disable(err)
+
+    def apply(self, event: Event) -> None:
+        if self.recorder is None:
+            return
+        try:
+            self.recorder.apply(event)
+        except PonderError as err:
+            self._disable(err)
+
+    def end(self, cancelled: bool) -> None:
+        if self.recorder is None:
+            return
+        from app.store import MessageStatus
+
+        try:
+            self.recorder.finish(MessageStatus.CANCELLED if cancelled else None)
+        except PonderError as err:
+            self._disable(err)
+        self.recorder = None
+
+    def _disable(self, err: PonderError) -> None:
+        print(f"ponder: not saved to history: {err}", file=sys.stderr)
+        self.recorder = None
+        if self.store is not None:
+            self.store.close()
+        self.store = None
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+
 def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
     from app.gguf import read_header
     from app.templates import load_template_file
     from backends.base import LoadParams
 
-    read_header(args.model)  # a clear error for a missing or non-GGUF file, before any worker starts
+    read_header(
+        args.model
+    )  # a clear error for a missing or non-GGUF file, before any worker starts
     template = load_template_file(args.chat_template) if args.chat_template else None
     params = LoadParams(
         model_path=args.model,
@@ -250,14 +356,18 @@ def run_chat(args: argparse.Namespace) -> int:
         JsonPrinter(sys.stdout) if args.json else HumanPrinter(sys.stdout, sys.stderr)
     )
     client = EngineClient()
+    history: History | None = None
     try:
+        history = History(args)
         _load(client, args, args.json)
+        if client.info is not None:
+            history.set_model(client.info.path, client.info.size_bytes)
         if args.prompt is None and sys.stdin.isatty():
-            return _repl(client, args, emit)
+            return _repl(client, args, emit, history)
         prompt = args.prompt if args.prompt is not None else sys.stdin.read()
         if not prompt.strip():
             raise PonderError("the prompt is empty")
-        result = run_turn(client, request_from_args(args, [ChatMessage("user", prompt)]), emit)
+        result = _turn(client, args, emit, history, prompt)
         if result.error:
             if not args.json:
                 print(f"ponder: {result.error}", file=sys.stderr)
@@ -270,18 +380,57 @@ def run_chat(args: argparse.Namespace) -> int:
         return 1
     finally:
         client.close()
+        if history is not None:
+            history.close()
 
 
-def _repl(client: Any, args: argparse.Namespace, emit: Callable[[Event], None]) -> int:
-    messages: list[ChatMessage] = []
-    print("Type a message; Ctrl+C while it thinks = answer now, twice = stop; Ctrl+D or /exit quits.")
+def _turn(
+    client: Any,
+    args: argparse.Namespace,
+    emit: Callable[[Event], None],
+    history: History,
+    text: str,
+) -> TurnResult:
+    """One user message and its answer, saved as it streams."""
+    from app.store import GenerationSettings
+
+    messages = [*history.messages, ChatMessage("user", text)]
+    request = request_from_args(args, messages)
+    history.begin(
+        text, GenerationSettings(request.sampling, request.thinking, args.max_tokens, args.seed)
+    )
+    cid = history.conversation_id
+
+    def emit_and_save(event: Event) -> None:
+        history.apply(event)
+        if event.kind is EventKind.DONE and cid is not None:
+            event = Event(
+                event.kind, event.request_id, event.text, {**event.data, "conversation_id": cid}
+            )
+        emit(event)
+
+    result = run_turn(client, request, emit_and_save)
+    history.end(cancelled=result.finish_reason == "cancelled")
+    if not result.error:
+        history.messages = [
+            *messages,
+            ChatMessage("assistant", result.content, result.reasoning or None),
+        ]
+    if cid is not None and not args.json:
+        print(f"saved as conversation {cid} (ponder chat --continue {cid})", file=sys.stderr)
+    return result
+
+
+def _repl(
+    client: Any, args: argparse.Namespace, emit: Callable[[Event], None], history: History
+) -> int:
+    print(
+        "Type a message; Ctrl+C while it thinks = answer now, twice = stop; Ctrl+D or /exit quits."
+    )
     while True:
         try:
             line = input("\n> ")
-        except EOFError:
-            print()
-            return 0
-        except KeyboardInterrupt:
+        except (EOFError, KeyboardInterrupt):
             print()
             return 0
         text = line.strip()
@@ -289,14 +438,10 @@ def _repl(client: Any, args: argparse.Namespace, emit: Callable[[Event], None]) 
             continue
         if text in ("/exit", "/quit"):
             return 0
-        messages.append(ChatMessage("user", line))
-        result = run_turn(client, request_from_args(args, messages), emit)
+        result = _turn(client, args, emit, history, line)
         if result.error:
             print(f"ponder: {result.error}", file=sys.stderr)
             if not client.alive:
                 for event in client.restart():
                     if event.kind is EventKind.ERROR:
                         raise PonderError(event.text)
-            messages.pop()
-            continue
-        messages.append(ChatMessage("assistant", result.content, result.reasoning or None))

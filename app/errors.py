@@ -24,7 +24,7 @@ class EngineError(PonderError):
     """The engine failed to load a model or to generate."""
 
 
-class EngineCrashed(EngineError):
+class EngineCrashedError(EngineError):
     """The engine worker process died (segfault, abort, out of memory)."""
 
 

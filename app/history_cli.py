@@ -119,7 +119,7 @@ def _list(store: Store, args: argparse.Namespace) -> None:
 
 
 def _show(store: Store, args: argparse.Namespace) -> None:
-    cid = _parse_id(args.id)
+    cid = parse_id(args.id)
     conversation = store.get_conversation(cid)
     if args.json:
         _print_json(conversation_json(conversation, store.messages(cid)))
@@ -152,11 +152,11 @@ def _rename(store: Store, args: argparse.Namespace) -> None:
     title = " ".join(args.title).strip()
     if not title:
         raise _BadInputError("The title is empty.")
-    store.rename_conversation(_parse_id(args.id), title)
+    store.rename_conversation(parse_id(args.id), title)
 
 
 def _rm(store: Store, args: argparse.Namespace) -> None:
-    ids = [_parse_id(i) for i in args.ids]
+    ids = [parse_id(i) for i in args.ids]
     for cid in ids:
         store.get_conversation(cid)  # all exist, or nothing is deleted
     for cid in ids:
@@ -167,7 +167,7 @@ def _rm(store: Store, args: argparse.Namespace) -> None:
 def _export(store: Store, args: argparse.Namespace) -> None:
     if args.all == bool(args.ids):
         raise _BadInputError("Give conversation IDs or --all (not both).")
-    ids = all_ids(store) if args.all else [_parse_id(i) for i in args.ids]
+    ids = all_ids(store) if args.all else [parse_id(i) for i in args.ids]
     for cid in ids:
         store.get_conversation(cid)
     with _output(args.out) as out:
@@ -206,7 +206,7 @@ _COMMANDS: dict[str, Callable[[Store, argparse.Namespace], None]] = {
 }
 
 
-def _parse_id(text: str) -> int:
+def parse_id(text: str) -> int:
     value = text.strip().removeprefix("#")
     if not value.isdigit():
         raise _BadInputError(f"'{text}' is not a conversation ID (IDs are numbers; see 'list').")

@@ -34,7 +34,9 @@ def data_dir() -> Path:
 def models_dir() -> Path:
     """Folder for models Ponder downloads itself."""
     root = home()
-    return _ensure(root / "models" if root else Path(platformdirs.user_data_dir(APP_NAME)) / "models")
+    return _ensure(
+        root / "models" if root else Path(platformdirs.user_data_dir(APP_NAME)) / "models"
+    )
 
 
 def config_dir() -> Path:

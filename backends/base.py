@@ -95,7 +95,9 @@ class Engine(Protocol):
 
     info: ModelInfo
 
-    def stream(self, request: GenerationRequest, request_id: int, control: Control) -> Iterator[Event]:
+    def stream(
+        self, request: GenerationRequest, request_id: int, control: Control
+    ) -> Iterator[Event]:
         """Generate one assistant turn; the last event is DONE or ERROR."""
         ...
 

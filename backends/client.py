@@ -14,6 +14,7 @@ Requests run one at a time; callers that share a client serialise their requests
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import queue
 import signal
@@ -21,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-from app.errors import EngineCrashed, EngineError
+from app.errors import EngineCrashedError, EngineError
 from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
 from backends.base import LoadParams, ModelInfo
@@ -122,10 +123,8 @@ class EngineClient:
         if proc is None:
             return
         if proc.is_alive():
-            try:
+            with contextlib.suppress(OSError, ValueError):
                 self._commands.put(None)
-            except (OSError, ValueError):
-                pass
             proc.join(timeout)
             if proc.is_alive():
                 proc.kill()
@@ -182,7 +181,9 @@ class EngineClient:
             why = f"engine exited unexpectedly (exit code {code})"
         self.crashed = why
         self.info = None
-        return error_event(request_id, why, crashed=True, signal=-code if code and code < 0 else None)
+        return error_event(
+            request_id, why, crashed=True, signal=-code if code and code < 0 else None
+        )
 
     def load(self, params: LoadParams) -> Iterator[Event]:
         """Load a model: LOAD_PROGRESS events, then LOADED (or ERROR)."""
@@ -202,7 +203,7 @@ class EngineClient:
         for event in self.load(params):
             if event.kind is EventKind.ERROR:
                 if event.data.get("crashed"):
-                    raise EngineCrashed(event.text)
+                    raise EngineCrashedError(event.text)
                 raise EngineError(event.text)
         assert self.info is not None
         return self.info

@@ -84,7 +84,9 @@ class TokenModel(Protocol):
         """How many leading tokens are already in the KV cache."""
         ...
 
-    def generate(self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int) -> Iterator[int]:
+    def generate(
+        self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int
+    ) -> Iterator[int]:
         """Sample tokens after ``tokens``; closing the iterator stops generation."""
         ...
 

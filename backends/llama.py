@@ -44,7 +44,7 @@ class _LogCapture:
         self.callback: Any = None
 
     def install(self, llama_cpp: Any) -> None:
-        @llama_cpp.llama_log_callback  # type: ignore[misc]
+        @llama_cpp.llama_log_callback  # type: ignore[untyped-decorator]
         def _cb(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
             self._partial += text.decode("utf-8", errors="replace")
             while "\n" in self._partial:
@@ -75,7 +75,7 @@ def _progress_hook(llama_cpp: Any, progress: ProgressFn | None) -> Iterator[None
         return
     original = llama_cpp.llama_model_default_params
 
-    @llama_cpp.llama_progress_callback  # type: ignore[misc]
+    @llama_cpp.llama_progress_callback  # type: ignore[untyped-decorator]
     def _cb(value: float, user_data: ctypes.c_void_p) -> bool:
         progress(float(value))
         return True
@@ -116,7 +116,9 @@ class LlamaEngine:
         if n_ctx < 64:
             raise EngineError(f"context size {n_ctx} is too small (at least 64 tokens)")
         n_threads = params.n_threads or physical_cores()
-        n_gpu_layers = params.n_gpu_layers if params.n_gpu_layers is not None else (-1 if gpu else 0)
+        n_gpu_layers = (
+            params.n_gpu_layers if params.n_gpu_layers is not None else (-1 if gpu else 0)
+        )
         flash_attn = params.flash_attn if params.flash_attn is not None else gpu
         kv_type = _GGML_TYPES[params.kv_cache_type]
         try:
@@ -146,7 +148,9 @@ class LlamaEngine:
                     f"{path.name}: not enough memory for a {n_ctx}-token context; "
                     f"try a smaller context size ({why})"
                 ) from None
-            raise ModelFileError(f"{path.name}: llama.cpp could not load the model ({why})") from None
+            raise ModelFileError(
+                f"{path.name}: llama.cpp could not load the model ({why})"
+            ) from None
 
         self._low = llama_low
         self._vocab = self._llm._model.vocab
@@ -238,7 +242,9 @@ class LlamaEngine:
             n += 1
         return n
 
-    def generate(self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int) -> Iterator[int]:
+    def generate(
+        self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int
+    ) -> Iterator[int]:
         if len(tokens) >= self.n_ctx:
             return iter(())
         self._llm.set_seed(seed)
@@ -254,7 +260,9 @@ class LlamaEngine:
 
     # -- Engine ----------------------------------------------------------------------------
 
-    def stream(self, request: GenerationRequest, request_id: int, control: Control) -> Iterator[Event]:
+    def stream(
+        self, request: GenerationRequest, request_id: int, control: Control
+    ) -> Iterator[Event]:
         generation = Generation(
             self,
             self._family,

@@ -15,8 +15,8 @@ import signal
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
-from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.queues import Queue
+from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
 from app.errors import PonderError

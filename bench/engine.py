@@ -55,7 +55,9 @@ def ponder_round(client: EngineClient, n: int, tokens: int, seed: int) -> tuple[
     return (first - t0) * 1000.0, (count - 1) / (last - first), count
 
 
-def raw_round(llm: object, template: ChatTemplate, n: int, tokens: int, seed: int) -> tuple[float, float, int]:
+def raw_round(
+    llm: object, template: ChatTemplate, n: int, tokens: int, seed: int
+) -> tuple[float, float, int]:
     prompt = template.render(
         [{"role": "user", "content": PROMPT.format(n=n)}], add_generation_prompt=True
     )
@@ -79,7 +81,9 @@ def raw_round(llm: object, template: ChatTemplate, n: int, tokens: int, seed: in
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", help="GGUF file (default: the SmolLM2 test model)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--tokens", type=int, default=256)
@@ -128,10 +132,14 @@ def main() -> int:
     added = statistics.median(p[0] - r[0] for p, r in rows)
     ratio = p_tps / r_tps
     print()
-    print(f"model: {Path(args.model).name}, threads {args.threads}, {args.rounds} rounds × {args.tokens} tokens")
+    print(
+        f"model: {Path(args.model).name}, threads {args.threads}, {args.rounds} rounds × {args.tokens} tokens"
+    )
     print("| measure | Ponder | raw llama-cpp-python | goal | result |")
     print("|---|---|---|---|---|")
-    print(f"| decode tokens/s (median) | {p_tps:.1f} | {r_tps:.1f} | ratio ≥ 0.98 | {ratio:.3f} {'✅' if ratio >= 0.98 else '❌'} |")
+    print(
+        f"| decode tokens/s (median) | {p_tps:.1f} | {r_tps:.1f} | ratio ≥ 0.98 | {ratio:.3f} {'✅' if ratio >= 0.98 else '❌'} |"
+    )
     print(
         f"| time to first token (median) | {statistics.median(p[0] for p, _ in rows):.1f} ms | "
         f"{statistics.median(r[0] for _, r in rows):.1f} ms | added ≤ 15 ms | "

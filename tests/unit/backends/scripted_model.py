@@ -88,7 +88,9 @@ class ScriptedModel:
         head = "" if prompt_prefilled else self.open_tag
         return head + reasoning + self.close_tag + "\n\n" + self.answer
 
-    def generate(self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int) -> Iterator[int]:
+    def generate(
+        self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int
+    ) -> Iterator[int]:
         self.generate_calls.append(len(tokens))
         reused = self.cached_prefix(tokens)
         self.evaluated += len(tokens) - reused

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from scripted_model import ScriptedModel
 
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
 from app.families import get_family
@@ -12,7 +13,6 @@ from app.request import ChatMessage, GenerationRequest, ThinkingControl, ThinkMo
 from app.templates import ChatTemplate
 from backends.base import Control
 from backends.driver import Generation, ResolvedSampling, resolve_sampling
-from scripted_model import ScriptedModel
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "fixtures" / "chat_templates"
 REASONING = "Let me count the letters one by one. " * 12
@@ -76,7 +76,11 @@ def test_prefilled_template_splits_reasoning_and_answer() -> None:
 
 
 def test_legacy_template_model_writes_its_own_open_tag() -> None:
-    events = run(ScriptedModel(REASONING, ANSWER), ask(), template=r1_template("deepseek-r1-distill-legacy.jinja"))
+    events = run(
+        ScriptedModel(REASONING, ANSWER),
+        ask(),
+        template=r1_template("deepseek-r1-distill-legacy.jinja"),
+    )
     assert texts(events, EventKind.REASONING).strip() == REASONING.strip()
     assert texts(events, EventKind.CONTENT) == ANSWER
 
@@ -160,9 +164,14 @@ def test_thinking_off_prefills_an_empty_block() -> None:
 def test_long_history_is_trimmed_to_the_context() -> None:
     history = []
     for i in range(30):
-        history += [ChatMessage("user", f"question {i} " * 10), ChatMessage("assistant", f"answer {i} " * 10)]
+        history += [
+            ChatMessage("user", f"question {i} " * 10),
+            ChatMessage("assistant", f"answer {i} " * 10),
+        ]
     history.append(ChatMessage("user", "last question"))
-    events = run(ScriptedModel("short", "ok", n_ctx=1200), GenerationRequest(messages=tuple(history)))
+    events = run(
+        ScriptedModel("short", "ok", n_ctx=1200), GenerationRequest(messages=tuple(history))
+    )
     trunc = [e for e in events if e.kind is EventKind.CONTEXT_TRUNCATED]
     assert len(trunc) == 1 and trunc[0].data["dropped_messages"] > 0
     assert trunc[0].data["prompt_tokens"] <= 1200 - 64
@@ -178,7 +187,9 @@ def test_family_preset_fills_open_sampling_values(
 ) -> None:
     from app.request import Sampling
 
-    resolved = resolve_sampling(Sampling(temperature=requested[0]), get_family("deepseek-r1").preset)
+    resolved = resolve_sampling(
+        Sampling(temperature=requested[0]), get_family("deepseek-r1").preset
+    )
     assert isinstance(resolved, ResolvedSampling)
     assert resolved.temperature == expected_temp
     assert resolved.top_p == 0.95

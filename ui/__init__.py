@@ -1,0 +1,1 @@
+"""Ponder's desktop app (PySide6). The only package that imports Qt."""

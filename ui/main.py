@@ -1,0 +1,64 @@
+"""Start the desktop app: ``ponder``, ``ponder gui``, ``ponder --self-test [--screenshot PATH]``."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+
+
+def run(
+    argv: Sequence[str] = (),
+    *,
+    self_test: bool = False,
+    screenshot: str | None = None,
+    crash_dialog: bool = True,
+) -> int:
+    temp_home = None
+    if self_test:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        temp_home = tempfile.TemporaryDirectory(prefix="ponder-self-test-")
+        os.environ["PONDER_HOME"] = temp_home.name
+        crash_dialog = False
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ui.crash import install_crash_handler, setup_logging
+    from ui.theme import apply_theme
+    from ui.window import MainWindow
+
+    setup_logging()
+    install_crash_handler(crash_dialog)
+    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    app.setApplicationName("Ponder")
+    app.setOrganizationName("Ponder")
+    apply_theme(app)  # type: ignore[arg-type]
+    window = MainWindow()
+    window.show()
+    from ui.warmup import warm_up
+
+    warm_up()
+    if not self_test:
+        if window.settings.last_model_path and os.path.exists(window.settings.last_model_path):
+            window.load_model(window.settings.last_model_path)
+        return int(app.exec())
+
+    result = {"code": 1}
+
+    def finish() -> None:
+        try:
+            if screenshot:
+                window.grab().save(screenshot)
+            print(f"self-test ok: window {window.width()}x{window.height()}")
+            result["code"] = 0
+        finally:
+            window.close()
+            app.quit()
+
+    QTimer.singleShot(300, finish)
+    app.exec()
+    if temp_home is not None:
+        temp_home.cleanup()
+    return result["code"]

@@ -1,0 +1,502 @@
+"""One message of a conversation: the user's text, or the model's trace + answer + stats.
+
+Appending is O(piece): the trace is a QPlainTextEdit fed through a cursor at its end; the
+answer renders finished Markdown blocks once and re-renders only the open block.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextlib
+import html
+import time
+
+from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QFont,
+    QGuiApplication,
+    QImage,
+    QTextCharFormat,
+    QTextCursor,
+    QTextDocument,
+)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QProgressBar,
+    QSizePolicy,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.events import ReasoningState, Stats
+from ui.markdown import RenderResult, StreamingMarkdown, render_markdown
+from ui.math_images import MathRenderer, cached
+from ui.theme import is_dark
+
+_STATE_NOTES = {
+    ReasoningState.CAPPED: "stopped at the thinking budget",
+    ReasoningState.ANSWER_NOW: "stopped early: answer now",
+    ReasoningState.INCOMPLETE: "incomplete",
+}
+
+
+_RENDERER: MathRenderer | None = None
+_math_views: dict[str, list[AnswerView]] = {}
+
+
+def _math_renderer() -> MathRenderer:
+    global _RENDERER
+    if _RENDERER is None:
+        _RENDERER = MathRenderer()
+        _RENDERER.rendered.connect(_on_math_rendered)
+    return _RENDERER
+
+
+def warm_up_math() -> None:
+    _math_renderer().warm_up()
+
+
+def _on_math_rendered(key: str, image: object) -> None:
+    for view in _math_views.pop(key, []):
+        with contextlib.suppress(RuntimeError):  # the view may have been deleted meanwhile
+            view.math_ready(key, image)
+
+
+def _placeholder() -> QImage:
+    image = QImage(1, 1, QImage.Format.Format_ARGB32_Premultiplied)
+    image.fill(Qt.GlobalColor.transparent)
+    return image
+
+
+def _fmt_tokens(n: int) -> str:
+    return f"{n:,} token" + ("" if n == 1 else "s")
+
+
+class AutoHeightBrowser(QTextBrowser):
+    """A QTextBrowser as tall as its document; links open in the system browser on click only."""
+
+    copy_requested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setOpenLinks(False)
+        self.setOpenExternalLinks(False)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.document().setDocumentMargin(2)
+        self.document().documentLayout().documentSizeChanged.connect(self._on_layout_size_changed)
+        self.anchorClicked.connect(self._on_self_anchor_clicked)
+        self.setMinimumHeight(8)
+
+    def _on_layout_size_changed(self) -> None:
+        height = int(self.document().size().height()) + 6
+        if height != self.height():
+            self.setFixedHeight(height)
+
+    def _on_self_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() == "copy":
+            with contextlib.suppress(ValueError):
+                self.copy_requested.emit(int(url.path()))
+        elif url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
+
+    def loadResource(self, kind: int, url: QUrl | str) -> object:
+        # Model output is untrusted: nothing is ever fetched (no remote images, no files).
+        url = QUrl(url) if isinstance(url, str) else url
+        if url.scheme() == "math":
+            return super().loadResource(kind, url)
+        return None
+
+    def sizeHint(self) -> QSize:
+        return QSize(400, self.height())
+
+
+class AnswerView(AutoHeightBrowser):
+    """The answer, Markdown rendered incrementally."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._stream = StreamingMarkdown()
+        self._tail_start = 0
+        self._code: list[str] = []
+        self._math_keys: set[str] = set()
+        self.copy_requested.connect(self._on_self_copy_requested)
+
+    @property
+    def text(self) -> str:
+        return self._stream.text
+
+    def _on_self_copy_requested(self, n: int) -> None:
+        if 0 <= n < len(self._code):
+            QGuiApplication.clipboard().setText(self._code[n])
+
+    def _register(self, result: RenderResult) -> str:
+        """Add math images (typeset in the background) to the document; renumber copy links."""
+        doc = self.document()
+        color = self.palette().text().color().name()
+        ratio = self.devicePixelRatioF() or 1.0
+        size = max(self.font().pointSize(), 9)
+        out = result.html
+        for key, (latex, display) in result.math.items():
+            if key in self._math_keys:
+                continue
+            known, image = cached(latex, display, size, color, ratio)
+            if known and image is None:  # could not typeset: show the source
+                esc = html.escape(latex, quote=True)
+                out = out.replace(
+                    f'<img src="math:{key}" alt="{esc}" title="{esc}">',
+                    f"<code>{html.escape(latex)}</code>",
+                )
+                continue
+            self._math_keys.add(key)
+            if image is None:
+                image = _placeholder()
+                _math_renderer().request(key, latex, display, size, color, ratio)
+                _math_views.setdefault(key, []).append(self)
+            doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
+        base = len(self._code)
+        for i in range(len(result.code)):
+            out = out.replace(f'href="copy:{i}"', f'href="copy:{base + i}"')
+        self._code.extend(result.code)
+        return out
+
+    def math_ready(self, key: str, image: object) -> None:
+        """A formula finished typesetting: swap the placeholder (or show the source)."""
+        doc = self.document()
+        if image is None:
+            image = _placeholder()
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
+        doc.markContentsDirty(0, doc.characterCount())
+
+    def append(self, piece: str) -> None:
+        finished, tail = self._stream.append(piece)
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._tail_start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        if finished.strip():
+            cursor.insertHtml(self._register(render_markdown(finished, dark=is_dark())))
+            self._tail_start = cursor.position()
+        if tail:
+            # The open block: plain text until it is finished (cheap, whatever its length).
+            cursor.insertHtml(
+                '<p style="white-space: pre-wrap;">'
+                + html.escape(tail).replace("\n", "<br>")
+                + "</p>"
+            )
+
+    def finish(self) -> None:
+        rest = self._stream.finish()
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self._tail_start)
+        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
+        cursor.removeSelectedText()
+        if rest.strip():
+            cursor.insertHtml(self._register(render_markdown(rest, dark=is_dark())))
+        self._tail_start = cursor.position()
+
+    def set_markdown(self, text: str) -> None:
+        self.clear()
+        self._stream = StreamingMarkdown()
+        self._tail_start = 0
+        self._code = []
+        self._stream.append(text)
+        self.finish()
+
+
+class TraceWidget(QFrame):
+    """The live, collapsible reasoning trace.
+
+    Signals:
+        answer_now_clicked(): the user wants the answer now.
+    """
+
+    answer_now_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("trace")
+        self.tokens = 0
+        self.budget: int | None = None
+        self.started = time.monotonic()
+        self.elapsed_s = 0.0
+        self.live = True
+        self.state: ReasoningState | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 4, 8, 4)
+        layout.setSpacing(2)
+        row = QHBoxLayout()
+        self.toggle = QToolButton(self)
+        self.toggle.setObjectName("traceToggle")
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow)
+        self.toggle.setAutoRaise(True)
+        self.toggle.clicked.connect(self._on_toggle_clicked)
+        row.addWidget(self.toggle)
+        self.meter = QProgressBar(self)
+        self.meter.setMaximumWidth(120)
+        self.meter.setMaximumHeight(10)
+        self.meter.setTextVisible(False)
+        self.meter.hide()
+        row.addWidget(self.meter)
+        row.addStretch(1)
+        self.answer_now = QToolButton(self)
+        self.answer_now.setText("Answer now")
+        self.answer_now.setToolTip("Stop thinking and answer from what it has so far (Ctrl+Enter)")
+        self.answer_now.clicked.connect(self.answer_now_clicked)
+        row.addWidget(self.answer_now)
+        layout.addLayout(row)
+        self.body = QPlainTextEdit(self)
+        self.body.setReadOnly(True)
+        self.body.setObjectName("traceBody")
+        self.body.setMaximumHeight(260)
+        self.body.setFrameShape(QFrame.Shape.NoFrame)
+        self.body.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
+        layout.addWidget(self.body)
+        self._normal = QTextCharFormat()
+        self._injected = QTextCharFormat()
+        self._injected.setFontItalic(True)
+        self._injected.setForeground(QColor("#b35c00"))
+        self._injected.setBackground(QColor(255, 170, 0, 40))
+        self._update_header()
+
+    # -- streaming ------------------------------------------------------------------------
+
+    def set_budget(self, budget: int | None) -> None:
+        self.budget = budget
+        self.meter.setVisible(budget is not None)
+        if budget:
+            self.meter.setRange(0, budget)
+
+    def append(self, text: str, tokens: int = 0) -> None:
+        cursor = QTextCursor(self.body.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text, self._normal)
+        self.tokens += tokens
+        self._follow()
+
+    def append_injected(self, text: str, reason: str) -> None:
+        label = {
+            "budget": "budget reached",
+            "answer_now": "answer now",
+            "think_longer": "think longer",
+        }
+        cursor = QTextCursor(self.body.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(
+            f" [Ponder · {label.get(reason, reason)}]{text.rstrip()} ", self._injected
+        )
+        self._follow()
+
+    def _follow(self) -> None:
+        bar = self.body.verticalScrollBar()
+        if self.live and bar.value() >= bar.maximum() - 40:
+            bar.setValue(bar.maximum())
+
+    def tick(self) -> None:
+        if self.live:
+            self.elapsed_s = time.monotonic() - self.started
+            self._update_header()
+
+    def finish(
+        self,
+        state: ReasoningState | None,
+        elapsed_s: float | None,
+        tokens: int | None,
+        collapse: bool,
+    ) -> None:
+        self.live = False
+        self.state = state
+        if elapsed_s is not None:
+            self.elapsed_s = elapsed_s
+        if tokens is not None:
+            self.tokens = tokens
+        self.answer_now.hide()
+        self._update_header()
+        if collapse:
+            self.set_collapsed(True)
+
+    def set_text(self, text: str) -> None:
+        self.body.setPlainText(text)
+
+    @property
+    def text(self) -> str:
+        return self.body.toPlainText()
+
+    # -- header ---------------------------------------------------------------------------
+
+    def header_text(self) -> str:
+        if self.live:
+            out = f"Thinking… {self.elapsed_s:.1f} s · {_fmt_tokens(self.tokens)}"
+        else:
+            out = f"Thought for {self.elapsed_s:.0f} s · {_fmt_tokens(self.tokens)}"
+            note = _STATE_NOTES.get(self.state) if self.state else None
+            if note:
+                out += f" — {note}"
+        if self.budget:
+            out += f" (budget {self.budget:,})"
+        return out
+
+    def _update_header(self) -> None:
+        self.toggle.setText(self.header_text())
+        if self.budget:
+            self.meter.setValue(min(self.tokens, self.budget))
+
+    def set_collapsed(self, collapsed: bool) -> None:
+        self.body.setVisible(not collapsed)
+        self.meter.setVisible(bool(self.budget) and not collapsed and self.live)
+        self.toggle.setArrowType(Qt.ArrowType.RightArrow if collapsed else Qt.ArrowType.DownArrow)
+
+    @property
+    def collapsed(self) -> bool:
+        return not self.body.isVisible() if self.isVisible() else self.body.isHidden()
+
+    def _on_toggle_clicked(self) -> None:
+        self.set_collapsed(not self.body.isHidden())
+
+
+class MessageWidget(QFrame):
+    """A user turn or an assistant turn.
+
+    Signals:
+        regenerate_clicked(int): message id.
+        edit_clicked(int): message id.
+        delete_clicked(int): message id.
+        sibling_clicked(int, int): message id, -1 or +1.
+        answer_now_clicked(): from the live trace.
+    """
+
+    regenerate_clicked = Signal(int)
+    edit_clicked = Signal(int)
+    delete_clicked = Signal(int)
+    sibling_clicked = Signal(int, int)
+    answer_now_clicked = Signal()
+
+    def __init__(self, role: str, message_id: int = 0, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.role = role
+        self.message_id = message_id
+        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        self.trace: TraceWidget | None = None
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 8, 12, 8)
+        layout.setSpacing(4)
+        self._layout = layout
+        self.title = QLabel("You" if role == "user" else "Model", self)
+        title_font = QFont(self.title.font())
+        title_font.setBold(True)
+        self.title.setFont(title_font)
+        layout.addWidget(self.title)
+        self.answer = AnswerView(self)
+        layout.addWidget(self.answer)
+        self.error = QLabel(self)
+        self.error.setObjectName("messageError")
+        self.error.setWordWrap(True)
+        self.error.hide()
+        layout.addWidget(self.error)
+        self.footer = QLabel(self)
+        self.footer.setObjectName("messageStats")
+        self.footer.setWordWrap(True)
+        self.footer.hide()
+        layout.addWidget(self.footer)
+        actions = QHBoxLayout()
+        actions.setSpacing(2)
+        self.prev_button = self._action(
+            "‹", "Previous version", lambda: self.sibling_clicked.emit(self.message_id, -1)
+        )
+        self.sibling_label = QLabel("", self)
+        self.next_button = self._action(
+            "›", "Next version", lambda: self.sibling_clicked.emit(self.message_id, 1)
+        )
+        for w in (self.prev_button, self.sibling_label, self.next_button):
+            actions.addWidget(w)
+        self.copy_button = self._action("Copy", "Copy the answer", self._copy_answer)
+        actions.addWidget(self.copy_button)
+        if role == "assistant":
+            self.copy_reasoning_button = self._action(
+                "Copy reasoning", "Copy the reasoning", self._copy_reasoning
+            )
+            self.regenerate_button = self._action(
+                "Regenerate",
+                "Answer again (Ctrl+R)",
+                lambda: self.regenerate_clicked.emit(self.message_id),
+            )
+            actions.addWidget(self.copy_reasoning_button)
+            actions.addWidget(self.regenerate_button)
+        else:
+            self.edit_button = self._action(
+                "Edit", "Edit and resend", lambda: self.edit_clicked.emit(self.message_id)
+            )
+            actions.addWidget(self.edit_button)
+        self.delete_button = self._action(
+            "Delete", "Delete this message", lambda: self.delete_clicked.emit(self.message_id)
+        )
+        actions.addWidget(self.delete_button)
+        actions.addStretch(1)
+        layout.addLayout(actions)
+        self.set_siblings(0, 1)
+
+    def _action(self, text: str, tip: str, slot: object) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setAutoRaise(True)
+        button.clicked.connect(slot)
+        return button
+
+    # -- content ------------------------------------------------------------------------------
+
+    def ensure_trace(self) -> TraceWidget:
+        if self.trace is None:
+            self.trace = TraceWidget(self)
+            self.trace.answer_now_clicked.connect(self.answer_now_clicked)
+            self._layout.insertWidget(1, self.trace)
+        return self.trace
+
+    def set_siblings(self, index: int, count: int) -> None:
+        show = count > 1
+        for w in (self.prev_button, self.sibling_label, self.next_button):
+            w.setVisible(show)
+        self.sibling_label.setText(f"{index + 1}/{count}")
+        self.prev_button.setEnabled(index > 0)
+        self.next_button.setEnabled(index < count - 1)
+
+    def set_stats(self, stats: Stats | None, model: str = "") -> None:
+        if stats is None:
+            self.footer.hide()
+            return
+        parts = [model] if model else []
+        parts.append(f"{stats.decode_tokens_per_s:.1f} tok/s")
+        parts.append(f"first token {stats.time_to_first_token_ms / 1000:.2f} s")
+        if stats.reasoning_tokens:
+            parts.append(f"{stats.reasoning_tokens:,} reasoning")
+        parts.append(f"{stats.content_tokens:,} answer tokens")
+        parts.append(stats.finish_reason.value)
+        self.footer.setText(" · ".join(parts))
+        self.footer.show()
+
+    def set_error(self, text: str | None) -> None:
+        self.error.setVisible(bool(text))
+        self.error.setText(text or "")
+
+    def set_streaming(self, streaming: bool) -> None:
+        for name in ("regenerate_button", "delete_button", "copy_button"):
+            button = getattr(self, name, None)
+            if button is not None:
+                button.setEnabled(not streaming)
+
+    def _copy_answer(self) -> None:
+        QGuiApplication.clipboard().setText(self.answer.text)
+
+    def _copy_reasoning(self) -> None:
+        if self.trace is not None:
+            QGuiApplication.clipboard().setText(self.trace.text)

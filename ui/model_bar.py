@@ -1,0 +1,93 @@
+"""The model bar: which model is loaded, load/unload, progress, memory, engine status."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.families import get_family
+from backends.base import ModelInfo
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+class ModelBar(QWidget):
+    """Signals:
+    open_clicked(): choose a model file (Ctrl+L).
+    unload_clicked(): unload the model.
+    """
+
+    open_clicked = Signal()
+    unload_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        row = QHBoxLayout(self)
+        row.setContentsMargins(16, 8, 16, 4)
+        self.name = QLabel("No model loaded", self)
+        self.name.setObjectName("modelName")
+        row.addWidget(self.name, 1)
+        self.progress = QProgressBar(self)
+        self.progress.setRange(0, 100)
+        self.progress.setMaximumWidth(160)
+        self.progress.hide()
+        row.addWidget(self.progress)
+        self.status = QLabel("", self)
+        self.status.setObjectName("hint")
+        row.addWidget(self.status)
+        self.memory = QLabel("", self)
+        self.memory.setObjectName("hint")
+        row.addWidget(self.memory)
+        self.open_button = QPushButton("Open model…", self)
+        self.open_button.setToolTip("Choose a GGUF model file (Ctrl+L)")
+        self.open_button.clicked.connect(self.open_clicked)
+        row.addWidget(self.open_button)
+        self.unload_button = QPushButton("Unload", self)
+        self.unload_button.clicked.connect(self.unload_clicked)
+        self.unload_button.hide()
+        row.addWidget(self.unload_button)
+
+    def set_loading(self, path: str) -> None:
+        self.name.setText(f"Loading {path.rsplit('/', 1)[-1]}…")
+        self.progress.setValue(0)
+        self.progress.show()
+        self.status.setText("")
+
+    def set_progress(self, fraction: float) -> None:
+        self.progress.setValue(int(fraction * 100))
+
+    def set_loaded(self, info: ModelInfo) -> None:
+        family = get_family(info.family_id)
+        self.progress.hide()
+        where = "GPU" if info.n_gpu_layers else "CPU"
+        self.name.setText(
+            f"<b>{info.name}</b> · {family.display_name} · {info.n_ctx:,} ctx · {where}"
+        )
+        self.name.setToolTip(
+            f"{info.path}\narchitecture {info.architecture}, trained context {info.trained_context:,}\n"
+            f"template: {info.template_source}, threads {info.n_threads}"
+        )
+        self.unload_button.show()
+        self.status.setText("ready")
+
+    def set_failed(self, message: str) -> None:
+        self.progress.hide()
+        self.name.setText("No model loaded")
+        self.status.setText(message[:120])
+        self.status.setToolTip(message)
+        self.unload_button.hide()
+
+    def set_unloaded(self) -> None:
+        self.progress.hide()
+        self.name.setText("No model loaded")
+        self.status.setText("")
+        self.memory.setText("")
+        self.unload_button.hide()
+
+    def set_status(self, text: str) -> None:
+        self.status.setText(text)
+
+    def set_memory(self, rss_bytes: int | None) -> None:
+        self.memory.setText(f"engine {_gib(rss_bytes)}" if rss_bytes else "")

@@ -1,0 +1,621 @@
+"""The main window: sidebar, model bar, conversation, composer, settings; and the chat flow."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QModelIndex, QPoint, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QInputDialog,
+    QLineEdit,
+    QListView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import PonderError
+from app.events import Event, EventKind
+from app.families import get_family
+from app.request import GenerationRequest
+from app.settings import Settings, load_settings, save_settings
+from app.store.domain import GenerationSettings, ModelRef
+from app.store.errors import DatabaseUnusableError
+from app.store.factory import open_store
+from app.store.recorder import AnswerRecorder
+from app.store.store import Store
+from backends.base import LoadParams, ModelInfo
+from ui.bridge import EngineBridge
+from ui.composer import Composer
+from ui.conversation_list import ConversationListModel, IdRole, SearchResultModel
+from ui.conversation_view import ConversationView
+from ui.message_view import MessageWidget
+from ui.model_bar import ModelBar
+from ui.settings_panel import SettingsPanel
+
+log = logging.getLogger(__name__)
+
+EMPTY_NO_MODEL = "Open a GGUF model to start (Ctrl+L)."
+EMPTY_READY = "Ask something. The model's reasoning streams above its answer."
+
+
+class _Active:
+    """The answer being streamed."""
+
+    def __init__(
+        self, request_id: int, recorder: AnswerRecorder, widget: MessageWidget, budget: int | None
+    ) -> None:
+        self.request_id = request_id
+        self.recorder = recorder
+        self.widget = widget
+        self.budget = budget
+        self.finished = False
+
+
+class MainWindow(QMainWindow):
+    """The window a person lives in."""
+
+    def __init__(self, *, bridge: EngineBridge | None = None, store: Store | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Ponder")
+        self.resize(1200, 800)
+        self.settings: Settings = load_settings()
+        self.store = store or self._open_store()
+        self.bridge = bridge or EngineBridge(parent=self)
+        self.conversation_id: int | None = None
+        self._active: _Active | None = None
+        self._pending_delete: list[int] = []
+
+        self.sidebar = self._build_sidebar()
+        self.model_bar = ModelBar(self)
+        self.view = ConversationView(self)
+        self.composer = Composer(self)
+        center = QWidget(self)
+        column = QVBoxLayout(center)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(0)
+        column.addWidget(self.model_bar)
+        column.addWidget(self.view, 1)
+        column.addWidget(self.composer)
+        splitter = QSplitter(self)
+        splitter.addWidget(self.sidebar)
+        splitter.addWidget(center)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([260, 940])
+        self.setCentralWidget(splitter)
+
+        self.settings_panel = SettingsPanel(self)
+        self.settings_dock = QDockWidget("Settings", self)
+        self.settings_dock.setObjectName("settingsDock")
+        self.settings_dock.setWidget(self.settings_panel)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
+        self.settings_dock.hide()
+        self.settings_panel.load_from(self.settings)
+        self.composer.set_thinking(self.settings.thinking, self.settings.budget)
+
+        self._connect()
+        self._shortcuts()
+        self._ticker = QTimer(self)
+        self._ticker.setInterval(100)
+        self._ticker.timeout.connect(self._on_ticker_timeout)
+        self._memory_timer = QTimer(self)
+        self._memory_timer.setInterval(2000)
+        self._memory_timer.timeout.connect(self._on_memory_timer_timeout)
+        self._memory_timer.start()
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(150)
+        self._search_timer.timeout.connect(self._run_search)
+        self.refresh_conversations()
+        self.new_chat()
+        if self.settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
+
+    # -- construction ---------------------------------------------------------------------------
+
+    def _open_store(self) -> Store:
+        try:
+            return open_store()
+        except DatabaseUnusableError as err:
+            QMessageBox.warning(
+                self, "History database", f"{err}\nA new, empty history was started."
+            )
+            return open_store(recover=True)
+
+    def _build_sidebar(self) -> QWidget:
+        side = QWidget(self)
+        layout = QVBoxLayout(side)
+        layout.setContentsMargins(8, 8, 0, 8)
+        self.new_button = QPushButton("New chat", side)
+        self.new_button.setToolTip("Ctrl+N")
+        layout.addWidget(self.new_button)
+        self.search_box = QLineEdit(side)
+        self.search_box.setPlaceholderText("Search all chats (Ctrl+K)")
+        self.search_box.setClearButtonEnabled(True)
+        layout.addWidget(self.search_box)
+        self.list_model = ConversationListModel(self)
+        self.search_model = SearchResultModel(self)
+        self.list_view = QListView(side)
+        self.list_view.setObjectName("conversations")
+        self.list_view.setModel(self.list_model)
+        self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list_view.setWordWrap(True)
+        self.list_view.setUniformItemSizes(False)
+        layout.addWidget(self.list_view, 1)
+        return side
+
+    def _connect(self) -> None:
+        self.new_button.clicked.connect(self.new_chat)
+        self.search_box.textChanged.connect(self._on_search_box_text_changed)
+        self.list_view.clicked.connect(self._on_list_view_clicked)
+        self.list_view.activated.connect(self._on_list_view_clicked)
+        self.list_view.customContextMenuRequested.connect(self._on_list_view_context_menu)
+        self.composer.send_clicked.connect(self.send)
+        self.composer.stop_clicked.connect(self.stop)
+        self.model_bar.open_clicked.connect(self.choose_model)
+        self.model_bar.unload_clicked.connect(self._on_model_bar_unload_clicked)
+        self.bridge.load_progressed.connect(self.model_bar.set_progress)
+        self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
+        self.bridge.load_failed.connect(self._on_bridge_load_failed)
+        self.bridge.events_arrived.connect(self._on_bridge_events_arrived)
+        self.bridge.request_finished.connect(self._on_bridge_request_finished)
+        self.view.regenerate_clicked.connect(self.regenerate)
+        self.view.edit_clicked.connect(self.edit_message)
+        self.view.delete_clicked.connect(self._on_view_delete_clicked)
+        self.view.sibling_clicked.connect(self.show_sibling)
+        self.view.answer_now_clicked.connect(self.answer_now)
+        self.settings_panel.reload_clicked.connect(self.reload_model)
+
+    def _shortcuts(self) -> None:
+        def add(seq: QKeySequence | str, slot: object, name: str) -> None:
+            action = QAction(name, self)
+            action.setShortcut(QKeySequence(seq))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.triggered.connect(slot)
+            self.addAction(action)
+
+        add(QKeySequence(QKeySequence.StandardKey.New), self.new_chat, "New chat")
+        add("Ctrl+K", self.focus_search, "Search")
+        add("Ctrl+L", self.choose_model, "Open model")
+        add("Ctrl+R", self.regenerate_last, "Regenerate")
+        add("Ctrl+Return", self.answer_now, "Answer now")
+        add(
+            "Ctrl+,",
+            lambda: self.settings_dock.setVisible(not self.settings_dock.isVisible()),
+            "Settings",
+        )
+        stop = QShortcut(QKeySequence(Qt.Key.Key_Escape), self)
+        stop.activated.connect(self._on_escape)
+
+    # -- conversations --------------------------------------------------------------------------
+
+    def refresh_conversations(self) -> None:
+        items = [
+            c for c in self.store.list_conversations(limit=1000) if c.id not in self._pending_delete
+        ]
+        self.list_model.set_items(items)
+        if self.conversation_id is not None:
+            row = self.list_model.row_of(self.conversation_id)
+            if row >= 0 and self.list_view.model() is self.list_model:
+                self.list_view.setCurrentIndex(self.list_model.index(row))
+
+    def new_chat(self) -> None:
+        if self._active is not None:
+            return
+        self.conversation_id = None
+        self.view.clear()
+        self.view.set_empty_text(EMPTY_READY if self.bridge.info else EMPTY_NO_MODEL)
+        self.list_view.clearSelection()
+        self.composer.edit.setFocus()
+
+    def open_conversation(self, conversation_id: int) -> None:
+        if self._active is not None:
+            return
+        self.conversation_id = conversation_id
+        self.view.set_messages(self.store.active_path(conversation_id))
+
+    def focus_search(self) -> None:
+        self.search_box.setFocus()
+        self.search_box.selectAll()
+
+    def _on_search_box_text_changed(self, text: str) -> None:
+        self._search_timer.start()
+
+    def _run_search(self) -> None:
+        query = self.search_box.text().strip()
+        if not query:
+            self.list_view.setModel(self.list_model)
+            return
+        try:
+            hits = self.store.search(query, limit=50, mark=SearchResultModel.MARK, prefix=True)
+        except PonderError as err:
+            self.statusBar().showMessage(str(err), 5000)
+            return
+        self.search_model.set_hits(hits)
+        self.list_view.setModel(self.search_model)
+
+    def _on_list_view_clicked(self, index: QModelIndex) -> None:
+        cid = index.data(IdRole)
+        if cid is not None:
+            self.open_conversation(int(cid))
+
+    def _on_list_view_context_menu(self, pos: QPoint) -> None:
+        index = self.list_view.indexAt(pos)
+        if not index.isValid() or self.list_view.model() is not self.list_model:
+            return
+        item = self.list_model.item(index.row())
+        menu = QMenu(self)
+        menu.addAction("Rename…", lambda: self.rename_conversation(item.id))
+        menu.addAction(
+            "Unpin" if item.pinned else "Pin", lambda: self._toggle_pin(item.id, item.pinned)
+        )
+        menu.addAction("Delete", lambda: self.delete_conversation(item.id))
+        menu.exec(self.list_view.viewport().mapToGlobal(pos))
+
+    def rename_conversation(self, cid: int) -> None:
+        current = self.store.get_conversation(cid).title
+        title, ok = QInputDialog.getText(self, "Rename", "Title:", text=current)
+        if ok and title.strip():
+            self.store.rename_conversation(cid, title)
+            self.refresh_conversations()
+
+    def _toggle_pin(self, cid: int, pinned: bool) -> None:
+        self.store.set_pinned(cid, not pinned)
+        self.refresh_conversations()
+
+    def delete_conversation(self, cid: int) -> None:
+        """Hide at once; really delete after a few seconds unless the user clicks Undo."""
+        self._pending_delete.append(cid)
+        if self.conversation_id == cid:
+            self.new_chat()
+        self.refresh_conversations()
+        undo = QPushButton("Undo", self)
+        undo.clicked.connect(lambda: self._undo_delete(cid, undo))
+        self.statusBar().showMessage("Conversation deleted.", 8000)
+        self.statusBar().addPermanentWidget(undo)
+        QTimer.singleShot(8000, lambda: self._finish_delete(cid, undo))
+
+    def _undo_delete(self, cid: int, button: QPushButton) -> None:
+        if cid in self._pending_delete:
+            self._pending_delete.remove(cid)
+        self.statusBar().removeWidget(button)
+        self.statusBar().clearMessage()
+        self.refresh_conversations()
+
+    def _finish_delete(self, cid: int, button: QPushButton) -> None:
+        self.statusBar().removeWidget(button)
+        if cid in self._pending_delete:
+            self._pending_delete.remove(cid)
+            self.store.delete_conversation(cid)
+
+    # -- models -----------------------------------------------------------------------------------
+
+    def choose_model(self) -> None:
+        start = (
+            str(Path(self.settings.last_model_path).parent) if self.settings.last_model_path else ""
+        )
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open a model", start, "GGUF models (*.gguf);;All files (*)"
+        )
+        if path:
+            self.load_model(path)
+
+    def load_params(self, path: str) -> LoadParams:
+        template = None
+        if self.settings.chat_template_path:
+            try:
+                template = Path(self.settings.chat_template_path).read_text(encoding="utf-8")
+            except OSError:
+                template = None
+        s = self.settings
+        return LoadParams(
+            path,
+            n_ctx=s.n_ctx,
+            n_gpu_layers=s.n_gpu_layers,
+            n_threads=s.n_threads,
+            chat_template=template,
+        )
+
+    def load_model(self, path: str, *, chat_template: str | None = None) -> None:
+        params = self.load_params(path)
+        if chat_template is not None:
+            params = LoadParams(
+                path,
+                params.n_ctx,
+                params.n_gpu_layers,
+                params.n_threads,
+                chat_template=chat_template,
+            )
+        self.model_bar.set_loading(path)
+        self.settings.last_model_path = path
+        self.bridge.load(params)
+
+    def reload_model(self) -> None:
+        self.settings_panel.store_into(self.settings)
+        if self.bridge.info is not None:
+            self.load_model(self.bridge.info.path)
+
+    def _on_bridge_model_loaded(self, info: ModelInfo) -> None:
+        self.model_bar.set_loaded(info)
+        family = get_family(info.family_id)
+        self.settings_panel.show_family(family)
+        self.composer.set_family(family.supports_effort, family.reasons)
+        if not self.view.widgets:
+            self.view.set_empty_text(EMPTY_READY)
+
+    def _on_bridge_load_failed(self, message: str) -> None:
+        self.model_bar.set_failed(message)
+        self.statusBar().showMessage(message, 10000)
+
+    def _on_model_bar_unload_clicked(self) -> None:
+        self.bridge.unload()
+        self.model_bar.set_unloaded()
+
+    def _on_memory_timer_timeout(self) -> None:
+        pid = self.bridge.client.pid
+        if pid is None or self.bridge.info is None:
+            return
+        try:
+            import psutil
+
+            self.model_bar.set_memory(psutil.Process(pid).memory_info().rss)
+        except Exception:
+            self.model_bar.set_memory(None)
+
+    # -- sending ------------------------------------------------------------------------------------
+
+    def _model_ref(self) -> ModelRef | None:
+        info = self.bridge.info
+        if info is None:
+            return None
+        return ModelRef(Path(info.path).stem, None, info.size_bytes, info.path)
+
+    def _generation_settings(self) -> GenerationSettings:
+        sampling = self.settings_panel.sampling()
+        thinking = self.composer.thinking_control()
+        return GenerationSettings(sampling=sampling, thinking=thinking)
+
+    def send(self, text: str) -> None:
+        if self._active is not None:
+            return
+        if self.bridge.info is None:
+            self.statusBar().showMessage("Open a model first (Ctrl+L).", 5000)
+            return
+        self.settings_panel.store_into(self.settings)
+        system = self.settings_panel.system_prompt.toPlainText().strip() or None
+        try:
+            if self.conversation_id is None:
+                conv = self.store.create_conversation(
+                    model=self._model_ref(),
+                    system_prompt=system,
+                    settings=self._generation_settings(),
+                )
+                self.conversation_id = conv.id
+            user = self.store.add_user_message(self.conversation_id, text)
+            history = self.store.chat_history(self.conversation_id)
+            recorder = self.store.start_answer(self.conversation_id, model=self._model_ref())
+        except PonderError as err:
+            QMessageBox.warning(self, "Could not save the message", str(err))
+            return
+        self.composer.edit.clear()
+        user_widget = MessageWidget("user", user.id)
+        user_widget.answer.set_markdown(text)
+        self.view.append_widget(user_widget)
+        self._start(history, recorder, system)
+        self.refresh_conversations()
+
+    def _start(self, history: list, recorder: AnswerRecorder, system: str | None) -> None:  # type: ignore[type-arg]
+        thinking = self.composer.thinking_control()
+        request = GenerationRequest(
+            messages=tuple(history),
+            system_prompt=system,
+            sampling=self.settings_panel.sampling(),
+            thinking=thinking,
+        )
+        widget = MessageWidget("assistant", recorder.message_id)
+        widget.set_streaming(True)
+        self.view.append_widget(widget)
+        rid = self.bridge.generate(request, sink=recorder.apply)
+        self._active = _Active(rid, recorder, widget, thinking.budget)
+        self.composer.set_generating(True)
+        self._ticker.start()
+
+    def stop(self) -> None:
+        self.bridge.cancel()
+
+    def answer_now(self) -> None:
+        if self._active is not None:
+            self.bridge.answer_now()
+
+    def _on_escape(self) -> None:
+        if self._active is not None:
+            self.stop()
+        elif self.search_box.hasFocus():
+            self.search_box.clear()
+            self.composer.edit.setFocus()
+
+    def _on_ticker_timeout(self) -> None:
+        if self._active is not None and self._active.widget.trace is not None:
+            self._active.widget.trace.tick()
+
+    def _on_bridge_events_arrived(self, request_id: int, events: list[Event]) -> None:
+        active = self._active
+        if active is None or request_id != active.request_id:
+            return  # a stale request's events
+        w = active.widget
+        reasoning: list[str] = []
+        content: list[str] = []
+
+        def flush() -> None:
+            if reasoning:
+                trace = w.ensure_trace()
+                if trace.live and trace.budget is None:
+                    trace.set_budget(active.budget)
+                trace.append("".join(reasoning), tokens=len(reasoning))
+                reasoning.clear()
+            if content:
+                if w.trace is not None and w.trace.live:
+                    w.trace.finish(
+                        None, None, None, collapse=self.settings_panel.collapse.isChecked()
+                    )
+                w.answer.append("".join(content))
+                content.clear()
+
+        for event in events:
+            kind = event.kind
+            if kind is EventKind.REASONING:
+                if content:
+                    flush()
+                reasoning.append(event.text)
+            elif kind is EventKind.CONTENT:
+                if reasoning:
+                    flush()
+                content.append(event.text)
+            else:
+                flush()
+                self._apply_other(active, event)
+        flush()
+
+    def _apply_other(self, active: _Active, event: Event) -> None:
+        w = active.widget
+        kind = event.kind
+        if kind is EventKind.INJECTED:
+            w.ensure_trace().append_injected(event.text, str(event.data.get("reason", "")))
+        elif kind is EventKind.CONTEXT_TRUNCATED:
+            n = event.data.get("dropped_messages", 0)
+            self.statusBar().showMessage(
+                f"{n} earlier message(s) left out to fit the context window.", 8000
+            )
+        elif kind in (EventKind.WARNING, EventKind.REASONING_LOOP):
+            self.statusBar().showMessage(event.text, 8000)
+        elif kind is EventKind.STATS and event.stats is not None:
+            stats = event.stats
+            if w.trace is not None:
+                w.trace.finish(
+                    stats.reasoning_state,
+                    stats.thinking_ms / 1000.0,
+                    stats.reasoning_tokens,
+                    collapse=self.settings_panel.collapse.isChecked() and bool(w.answer.text),
+                )
+            info = self.bridge.info
+            w.set_stats(stats, Path(info.path).stem if info else "")
+        elif kind is EventKind.DONE:
+            if event.data.get("finish_reason") == "cancelled":
+                w.set_error("Stopped.")
+            self._finish(active)
+        elif kind is EventKind.ERROR:
+            w.set_error(event.text)
+            self._finish(active)
+            if event.data.get("crashed"):
+                self.model_bar.set_status("engine crashed — restarting…")
+                self.bridge.restart()
+
+    def _on_bridge_request_finished(self, request_id: int) -> None:
+        active = self._active
+        if active is not None and active.request_id == request_id:
+            self._finish(active)
+
+    def _finish(self, active: _Active) -> None:
+        if active.finished:
+            return
+        active.finished = True
+        active.widget.answer.finish()
+        active.widget.set_streaming(False)
+        if active.widget.trace is not None and active.widget.trace.live:
+            active.widget.trace.finish(None, None, None, collapse=False)
+        if active.recorder.write_error is not None:
+            self.statusBar().showMessage(f"Not saved: {active.recorder.write_error}", 10000)
+        self._active = None
+        self._ticker.stop()
+        self.composer.set_generating(False)
+        self.refresh_conversations()
+        if self.conversation_id is not None:
+            # Refresh sibling navigation and ids of the finished answer.
+            path = self.store.active_path(self.conversation_id, with_reasoning=False)
+            if path:
+                last = path[-1]
+                active.widget.set_siblings(last.sibling_index, max(1, len(last.sibling_ids)))
+
+    # -- branches ---------------------------------------------------------------------------------
+
+    def regenerate_last(self) -> None:
+        for w in reversed(self.view.widgets):
+            if w.role == "assistant":
+                self.regenerate(w.message_id)
+                return
+
+    def regenerate(self, message_id: int) -> None:
+        if self._active is not None or self.bridge.info is None or self.conversation_id is None:
+            return
+        try:
+            recorder = self.store.regenerate(message_id, model=self._model_ref())
+            history = self.store.chat_history(self.conversation_id)[:-1]
+        except (PonderError, ValueError) as err:
+            self.statusBar().showMessage(str(err), 5000)
+            return
+        path = self.store.active_path(self.conversation_id)
+        self.view.set_messages(path[:-1])
+        conv = self.store.get_conversation(self.conversation_id)
+        self._start(history, recorder, conv.system_prompt)
+
+    def edit_message(self, message_id: int) -> None:
+        if self._active is not None or self.bridge.info is None or self.conversation_id is None:
+            return
+        old = self.store.get_message(message_id)
+        text, ok = QInputDialog.getMultiLineText(self, "Edit and resend", "Message:", old.content)
+        if not ok or not text.strip():
+            return
+        self.store.edit_user_message(message_id, text)
+        history = self.store.chat_history(self.conversation_id)
+        recorder = self.store.start_answer(self.conversation_id, model=self._model_ref())
+        self.view.set_messages(self.store.active_path(self.conversation_id)[:-1])
+        conv = self.store.get_conversation(self.conversation_id)
+        self._start(history, recorder, conv.system_prompt)
+
+    def show_sibling(self, message_id: int, delta: int) -> None:
+        if self._active is not None or self.conversation_id is None:
+            return
+        message = self.store.get_message(message_id)
+        path = self.store.active_path(self.conversation_id, with_reasoning=False)
+        siblings = next((m.sibling_ids for m in path if m.id == message_id), message.sibling_ids)
+        if message_id not in siblings:
+            return
+        index = siblings.index(message_id) + delta
+        if 0 <= index < len(siblings):
+            self.store.activate(siblings[index])
+            self.view.set_messages(self.store.active_path(self.conversation_id))
+
+    def _on_view_delete_clicked(self, message_id: int) -> None:
+        self.statusBar().showMessage(
+            "Deleting single messages is not available yet; delete the chat instead.", 5000
+        )
+
+    # -- lifecycle ------------------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings_panel.store_into(self.settings)
+        self.settings.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
+        control = self.composer.thinking_control()
+        self.settings.thinking = (
+            "off" if control.mode.value == "off" else ("budget" if control.budget else "auto")
+        )
+        if control.budget:
+            self.settings.budget = control.budget
+        try:
+            save_settings(self.settings)
+        except OSError as err:
+            log.warning("could not save settings: %s", err)
+        for cid in list(self._pending_delete):
+            self.store.delete_conversation(cid)
+        self._pending_delete.clear()
+        self.bridge.shutdown()
+        self.store.close()
+        super().closeEvent(event)
