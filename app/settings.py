@@ -31,6 +31,7 @@ class Settings:
     top_p: float | None = None
     top_k: int | None = None
     min_p: float | None = None
+    max_tokens: int | None = None
     thinking: str = "auto"  # "auto" | "off" | "budget"
     budget: int = 4096
     think_longer: int | None = None

@@ -52,6 +52,12 @@ class SettingsPanel(QWidget):
         form.addRow("Top P", self.top_p)
         form.addRow("Top K", self.top_k)
         form.addRow("Min P", self.min_p)
+        self.max_tokens = QSpinBox()
+        self.max_tokens.setRange(0, 1_048_576)
+        self.max_tokens.setSingleStep(512)
+        self.max_tokens.setSpecialValueText("no limit")
+        self.max_tokens.setToolTip("Cap on reasoning + answer tokens per message")
+        form.addRow("Max tokens", self.max_tokens)
         self.preset_label = QLabel("", self)
         self.preset_label.setObjectName("hint")
         self.preset_label.setWordWrap(True)
@@ -124,6 +130,7 @@ class SettingsPanel(QWidget):
         ):
             box.setValue(box.minimum() if value is None else value)
         self.top_k.setValue(-1 if s.top_k is None else s.top_k)
+        self.max_tokens.setValue(s.max_tokens or 0)
         self.ctx.setValue(s.n_ctx or 0)
         self.gpu_layers.setValue(-2 if s.n_gpu_layers is None else s.n_gpu_layers)
         self.threads.setValue(s.n_threads or 0)
@@ -138,6 +145,7 @@ class SettingsPanel(QWidget):
             sampling.top_k,
             sampling.min_p,
         )
+        s.max_tokens = self.max_tokens.value() or None
         s.n_ctx = self.ctx.value() or None
         s.n_gpu_layers = None if self.gpu_layers.value() == -2 else self.gpu_layers.value()
         s.n_threads = self.threads.value() or None

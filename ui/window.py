@@ -419,6 +419,7 @@ class MainWindow(QMainWindow):
             system_prompt=system,
             sampling=self.settings_panel.sampling(),
             thinking=thinking,
+            max_tokens=self.settings_panel.max_tokens.value() or None,
         )
         widget = MessageWidget("assistant", recorder.message_id)
         widget.set_streaming(True)

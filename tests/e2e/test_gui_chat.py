@@ -27,7 +27,8 @@ def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-unt
     qtbot.addWidget(w)
     w.show()
     r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
-    w.settings.n_ctx = 2048
+    w.settings.n_ctx = 1024
+    w.settings_panel.max_tokens.setValue(96)  # SmolLM2 under the R1 template rarely stops by itself
     with qtbot.waitSignal(w.bridge.model_loaded, timeout=60_000):
         w.load_model(str(smollm2), chat_template=r1)
     yield w

@@ -467,8 +467,6 @@ def days_ago(n: int) -> datetime:
 
 # --- synthetic GGUF files (headers only) for library tests and benchmarks -----------------
 
-_GGUF_TYPES = {int: 4, float: 6, bool: 7, str: 8}  # uint32, float32, bool, string
-
 
 def gguf_bytes(
     metadata: Mapping[str, Any],

@@ -1,0 +1,283 @@
+"""Will a model fit? Weights + KV cache + a compute margin against this machine's memory.
+
+:func:`estimate_fit` is a pure function of a :class:`MachineMemory` value, so the verdicts
+are tested without the machine; :func:`detect_machine_memory` fills that value from psutil,
+NVIDIA's NVML (``nvidia-ml-py``, only when installed) and the platform (Apple Silicon's
+unified memory: about 75% of it is usable by the GPU).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import math
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+from app.library.metadata import ModelShape
+
+GIB = 1024**3
+MIB = 1024**2
+APPLE_GPU_FRACTION = 0.75
+RAM_RESERVE = 2 * GIB  # left to the OS and other apps
+VRAM_RESERVE = 512 * MIB  # driver, display, CUDA context
+COMPUTE_BASE = 256 * MIB  # llama.cpp's compute buffers, logits, scratch
+COMPUTE_PER_1K_CTX = 8 * MIB
+COMPUTE_WEIGHT_FRACTION = 0.02
+
+
+class FitVerdict(enum.Enum):
+    """How a model runs on this machine, best first."""
+
+    FITS_GPU = "fits_gpu"
+    PARTIAL_OFFLOAD = "partial_offload"
+    CPU_ONLY = "cpu_only"
+    WONT_FIT = "wont_fit"
+
+
+@dataclass(frozen=True, slots=True)
+class GpuMemory:
+    """One GPU's memory in bytes."""
+
+    name: str
+    total: int
+    free: int
+
+
+@dataclass(frozen=True, slots=True)
+class MachineMemory:
+    """This machine's memory, in bytes.
+
+    Attributes:
+        total_ram: physical RAM.
+        available_ram: RAM available now without swapping (psutil's ``available``).
+        gpus: discrete GPUs with their own memory (NVIDIA via NVML).
+        unified: Apple Silicon: the GPU shares RAM, about 75% of it usable.
+    """
+
+    total_ram: int
+    available_ram: int
+    gpus: tuple[GpuMemory, ...] = field(default_factory=tuple)
+    unified: bool = False
+
+    @property
+    def gpu_budget(self) -> int:
+        """Bytes the GPU can hold for a model (0 without a usable GPU)."""
+        if self.unified:
+            return int(self.total_ram * APPLE_GPU_FRACTION)
+        return sum(max(0, g.free - VRAM_RESERVE) for g in self.gpus)
+
+    @property
+    def ram_budget(self) -> int:
+        """Bytes of RAM a model may use: all RAM but a reserve for the OS and other apps."""
+        return max(0, self.total_ram - RAM_RESERVE)
+
+
+@dataclass(frozen=True, slots=True)
+class FitEstimate:
+    """A verdict and the numbers behind it (bytes).
+
+    Attributes:
+        verdict: the outcome.
+        gpu_layers: layers to offload to the GPU (all of them for FITS_GPU, 0 for CPU_ONLY).
+        n_layer: the model's layer count (0 when unknown).
+        weights, kv_cache, compute: the parts of ``total``.
+        gpu_budget, ram_budget: what the machine offers (see MachineMemory).
+        available_ram: RAM free right now; ``tight`` is set when ``ram_needed`` exceeds it.
+        ram_needed: the part of ``total`` held in RAM (all of it with unified memory).
+        kv_estimated: the KV cache was guessed from the weights (the shape was unknown).
+        n_ctx: the context the estimate is for.
+    """
+
+    verdict: FitVerdict
+    gpu_layers: int
+    n_layer: int
+    weights: int
+    kv_cache: int
+    compute: int
+    gpu_budget: int
+    ram_budget: int
+    available_ram: int
+    n_ctx: int
+    ram_needed: int = 0
+    kv_estimated: bool = False
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.kv_cache + self.compute
+
+    @property
+    def tight(self) -> bool:
+        """More than the RAM free right now is needed: other apps may have to close."""
+        return self.verdict is not FitVerdict.WONT_FIT and self.ram_needed > self.available_ram
+
+    @property
+    def label(self) -> str:
+        """Short text: "fits on GPU", "partial offload (20/32 layers)", "CPU only", "won't fit"."""
+        if self.verdict is FitVerdict.FITS_GPU:
+            return "fits on GPU"
+        if self.verdict is FitVerdict.PARTIAL_OFFLOAD:
+            if not self.n_layer:
+                return "partial offload"
+            return f"partial offload ({self.gpu_layers}/{self.n_layer} layers on GPU)"
+        if self.verdict is FitVerdict.CPU_ONLY:
+            return "CPU only"
+        return "won't fit"
+
+    @property
+    def summary(self) -> str:
+        """One line with the numbers, e.g. for ``ponder models info``."""
+        kv = "~" if self.kv_estimated else ""
+        gpu = f"GPU {gib(self.gpu_budget)}" if self.gpu_budget else "no GPU"
+        text = (
+            f"{self.label}: needs {gib(self.total)} (weights {gib(self.weights)}, "
+            f"KV cache {kv}{gib(self.kv_cache)} at {self.n_ctx} tokens, compute "
+            f"{gib(self.compute)}); {gpu}, RAM {gib(self.ram_budget)} usable"
+        )
+        if self.tight:
+            text += f", only {gib(self.available_ram)} free now"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict.value,
+            "label": self.label,
+            "gpu_layers": self.gpu_layers,
+            "n_layer": self.n_layer,
+            "weights": self.weights,
+            "kv_cache": self.kv_cache,
+            "compute": self.compute,
+            "total": self.total,
+            "gpu_budget": self.gpu_budget,
+            "ram_budget": self.ram_budget,
+            "available_ram": self.available_ram,
+            "n_ctx": self.n_ctx,
+            "ram_needed": self.ram_needed,
+            "kv_estimated": self.kv_estimated,
+            "tight": self.tight,
+        }
+
+
+def gib(n: int | float) -> str:
+    """Bytes as "1.2 GiB" (or MiB below one GiB)."""
+    if n < GIB:
+        return f"{n / MIB:.0f} MiB"
+    return f"{n / GIB:.1f} GiB"
+
+
+def guess_kv_bytes_per_token(weights: int, bits_per_weight: float = 4.9) -> int:
+    """A conservative KV-cache size per token (f16) when the model's shape is unknown.
+
+    Grows with the square root of the parameter count: ~56 KiB/token at 1.5B, ~120 at 7B,
+    ~260 at 32B, ~385 at 70B (real GQA models are at or below these).
+    """
+    params_b = max(weights * 8 / bits_per_weight / 1e9, 0.1)
+    return int(46 * 1024 * math.sqrt(params_b))
+
+
+def estimate_fit(
+    weights: int,
+    shape: ModelShape | None,
+    n_ctx: int,
+    machine: MachineMemory,
+    *,
+    kv_bytes_per_element: float = 2.0,
+    bits_per_weight: float = 4.9,
+) -> FitEstimate:
+    """Where a model of ``weights`` bytes runs at context ``n_ctx`` on ``machine``.
+
+    Without a ``shape`` the KV cache is guessed (``kv_estimated``) and partial offload is
+    reckoned over 32 layers.
+    """
+    n_ctx = max(1, n_ctx)
+    if shape is not None:
+        kv = shape.kv_bytes(n_ctx, kv_bytes_per_element)
+        n_layer = shape.n_layer
+    else:
+        per_token = guess_kv_bytes_per_token(weights, bits_per_weight)
+        kv = int(per_token * n_ctx * kv_bytes_per_element / 2.0)
+        n_layer = 0
+    compute = (
+        COMPUTE_BASE
+        + COMPUTE_PER_1K_CTX * math.ceil(n_ctx / 1024)
+        + int(weights * COMPUTE_WEIGHT_FRACTION)
+    )
+    total = weights + kv + compute
+    gpu, ram = machine.gpu_budget, machine.ram_budget
+
+    def result(verdict: FitVerdict, layers: int, ram_needed: int) -> FitEstimate:
+        return FitEstimate(
+            verdict=verdict,
+            gpu_layers=layers,
+            n_layer=n_layer,
+            weights=weights,
+            kv_cache=kv,
+            compute=compute,
+            gpu_budget=gpu,
+            ram_budget=ram,
+            available_ram=machine.available_ram,
+            n_ctx=n_ctx,
+            ram_needed=ram_needed,
+            kv_estimated=shape is None,
+        )
+
+    # Everything on the GPU; with unified memory the GPU's share is also RAM.
+    if gpu and total <= gpu and (not machine.unified or total <= ram):
+        return result(FitVerdict.FITS_GPU, n_layer, total if machine.unified else compute)
+    # Some layers on the GPU, the rest (and the compute buffers) in RAM.
+    layers_known = n_layer or 32
+    per_layer = (weights + kv) / layers_known
+    if gpu > compute and per_layer > 0:
+        on_gpu = min(layers_known - 1, int((gpu - compute) / per_layer))
+        # With unified memory it is one pool either way.
+        in_ram = total if machine.unified else int(total - on_gpu * per_layer)
+        if on_gpu > 0 and in_ram <= ram:
+            return result(FitVerdict.PARTIAL_OFFLOAD, on_gpu if n_layer else 0, in_ram)
+    if total <= ram:
+        return result(FitVerdict.CPU_ONLY, 0, total)
+    return result(FitVerdict.WONT_FIT, 0, total)
+
+
+def _nvidia_gpus() -> tuple[GpuMemory, ...]:
+    try:
+        import pynvml  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return ()
+    try:
+        pynvml.nvmlInit()
+    except Exception:  # no driver, no device: NVML raises its own error types
+        return ()
+    gpus: list[GpuMemory] = []
+    try:
+        for i in range(int(pynvml.nvmlDeviceGetCount())):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            info = pynvml.nvmlDeviceGetMemoryInfo(handle)
+            name = pynvml.nvmlDeviceGetName(handle)
+            if isinstance(name, bytes):
+                name = name.decode("utf-8", "replace")
+            gpus.append(GpuMemory(str(name), int(info.total), int(info.free)))
+    except Exception:
+        return tuple(gpus)
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+    return tuple(gpus)
+
+
+def is_apple_silicon() -> bool:
+    return platform.system() == "Darwin" and platform.machine() in ("arm64", "aarch64")
+
+
+def detect_machine_memory() -> MachineMemory:
+    """This machine's memory now (RAM from psutil, NVIDIA GPUs from NVML when installed)."""
+    vm = psutil.virtual_memory()
+    unified = is_apple_silicon()
+    return MachineMemory(
+        total_ram=int(vm.total),
+        available_ram=int(vm.available),
+        gpus=() if unified else _nvidia_gpus(),
+        unified=unified,
+    )

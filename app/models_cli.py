@@ -1,0 +1,360 @@
+"""``ponder models``: search the hub, pull models, list and inspect the local library.
+
+Actions: ``search QUERY``, ``files REPO``, ``pull REPO [--quant Q | --file NAME]``, ``list``,
+``info ID|PATH [--ctx N]``, ``add PATH``, ``rm ID``, ``catalog`` — each with ``--json``.
+Exit codes: 0 success, 1 failure (one clear line on stderr), 130 when a pull is interrupted
+(its partial file is kept; the same command resumes it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from app.errors import PonderError
+
+PROG = "ponder models"
+
+
+def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``models`` and its actions on the ``ponder`` subcommand parser."""
+    p = sub.add_parser("models", help="find, download and manage models")
+    p.set_defaults(handler=run_models)
+    actions = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+
+    def action(name: str, help_: str) -> argparse.ArgumentParser:
+        a = actions.add_parser(name, help=help_)
+        a.add_argument("--json", action="store_true", help="print JSON")
+        return a
+
+    a = action("search", "search Hugging Face for GGUF models")
+    a.add_argument("query")
+    a.add_argument(
+        "--sort",
+        choices=["downloads", "likes", "trending", "updated", "created"],
+        default="downloads",
+    )
+    a.add_argument("--limit", type=int, default=20)
+    a.add_argument("--mlx", action="store_true", help="include MLX repositories")
+    a = action("files", "a repository's quantizations with sizes and fit")
+    a.add_argument("repo")
+    a.add_argument("--revision")
+    a.add_argument("--ctx", type=int, default=8192, help="context for the fit estimate")
+    a = action("pull", "download a model (resumes an interrupted pull)")
+    a.add_argument("repo")
+    which = a.add_mutually_exclusive_group()
+    which.add_argument("--quant", help="quantization, e.g. Q4_K_M")
+    which.add_argument("--file", help="a file name in the repository")
+    a.add_argument("--revision")
+    action("list", "models on this computer")
+    a = action("info", "details of a local model, with its fit estimate")
+    a.add_argument("model", metavar="ID|PATH")
+    a.add_argument("--ctx", type=int, help="context for the fit estimate")
+    a = action("add", "add a folder (searched for models) or a model file")
+    a.add_argument("path")
+    a = action("rm", "delete a downloaded model, or forget an added one")
+    a.add_argument("model", metavar="ID|PATH")
+    action("catalog", "the curated reasoning models, with a quant for this machine")
+
+
+def run_models(args: argparse.Namespace) -> int:
+    """Run one ``ponder models`` action; 0 ok, 1 failure (message on stderr)."""
+    handlers = {
+        "search": _search,
+        "files": _files,
+        "pull": _pull,
+        "list": _list,
+        "info": _info,
+        "add": _add,
+        "rm": _rm,
+        "catalog": _catalog,
+    }
+    try:
+        return handlers[args.models_command](args)
+    except PonderError as err:
+        print(f"{PROG}: {err}", file=sys.stderr)
+        return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m app.models_cli ACTION ...`` (the same as ``ponder models ACTION ...``)."""
+    parser = argparse.ArgumentParser(prog="ponder")
+    add_models_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["models", *(argv if argv is not None else sys.argv[1:])])
+    return run_models(args)
+
+
+# --- output helpers -----------------------------------------------------------------------
+
+
+def _emit_json(data: Any) -> int:
+    print(json.dumps(data, indent=2, default=str))
+    return 0
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "?"
+    if n >= 1e9:
+        return f"{n / 1e9:.2f} GB"
+    return f"{n / 1e6:.1f} MB"
+
+
+def _table(rows: list[list[str]], out: TextIO | None = None) -> None:
+    out = out or sys.stdout
+    if not rows:
+        return
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        print("  ".join(cells).rstrip(), file=out)
+
+
+# --- actions ------------------------------------------------------------------------------
+
+
+def _search(args: argparse.Namespace) -> int:
+    from app.library.hub import SearchSort, search_models
+
+    results = search_models(
+        args.query, sort=SearchSort(args.sort), limit=args.limit, include_mlx=args.mlx or None
+    )
+    if args.json:
+        return _emit_json([r.to_json() for r in results])
+    if not results:
+        print(f"no GGUF models match {args.query!r}")
+        return 0
+    rows = [["REPO", "KIND", "DOWNLOADS", "LIKES", "UPDATED"]]
+    for r in results:
+        updated = r.last_modified.date().isoformat() if r.last_modified else "-"
+        rows.append([r.repo_id, r.kind, str(r.downloads), str(r.likes), updated])
+    _table(rows)
+    return 0
+
+
+def _files(args: argparse.Namespace) -> int:
+    from app.library.fit import detect_machine_memory
+    from app.library.hub import repo_details
+    from app.library.remote import fit_variants
+
+    details = repo_details(args.repo, args.revision)
+    fits = fit_variants(details, args.ctx, detect_machine_memory())
+    if args.json:
+        data = details.to_json()
+        for v, (_, fit) in zip(data["variants"], fits, strict=True):
+            v["fit"] = fit.to_json()
+        return _emit_json(data)
+    print(f"{details.repo_id} @ {details.revision[:12]}")
+    print(f"license: {details.license or 'unknown'}")
+    if details.base_models:
+        print(f"base model: {', '.join(details.base_models)}")
+    rows = [["QUANT", "SIZE", "FILES", f"FIT AT {args.ctx} TOKENS", "SHA256"]]
+    for v, fit in fits:
+        parts = f"{len(v.files)} parts" if v.split else v.first_file.path
+        note = f"unavailable: {v.error}" if v.error else fit.label
+        sha = (v.first_file.sha256 or "-")[:12]
+        rows.append([v.quant or v.name, _size(v.size), parts, note, sha])
+    _table(rows)
+    for name, reason in details.refused:
+        print(f"refused: {name!r}: {reason}", file=sys.stderr)
+    return 0
+
+
+def _progress_line(info: Any) -> str:
+    width = 28
+    filled = int(width * info.fraction)
+    bar = "#" * filled + "-" * (width - filled)
+    speed = f"{info.speed / 1e6:.1f} MB/s" if info.speed else "-"
+    eta = "-"
+    if info.eta is not None:
+        m, s = divmod(int(info.eta), 60)
+        eta = f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+    return (
+        f"\r[{bar}] {info.fraction * 100:5.1f}% {_size(info.bytes_done)}/{_size(info.bytes_total)}"
+        f" {speed} ETA {eta} "
+    )
+
+
+def _pull(args: argparse.Namespace) -> int:
+    from app.library.downloads import DownloadManager, DownloadStatus
+    from app.library.hub import pick_variant, repo_details
+    from app.library.names import check_repo_id
+
+    check_repo_id(args.repo)
+    details = repo_details(args.repo, args.revision)
+    variant = pick_variant(details, quant=args.quant, file=args.file)
+    manager = DownloadManager(max_concurrent=1)
+    existing = manager.find(details.repo_id, variant.name)
+    if (
+        existing is not None
+        and existing.revision != details.revision
+        and (args.revision is not None or existing.status is DownloadStatus.FAILED)
+    ):
+        manager.cancel(existing.id)  # another revision asked for, or the old one is gone
+        existing = None
+    if existing is not None:
+        info = existing
+        manager.resume(info.id)
+        if info.bytes_done and sys.stderr.isatty():
+            print(f"resuming from {_size(info.bytes_done)}", file=sys.stderr)
+    else:
+        info = manager.enqueue(details.repo_id, details.revision, variant)
+    tty = sys.stderr.isatty() and not args.json
+    try:
+        while True:
+            info = manager.wait(info.id, timeout=0.25)
+            if info.status not in (DownloadStatus.QUEUED, DownloadStatus.RUNNING):
+                break
+            if tty:
+                sys.stderr.write(_progress_line(info))
+                sys.stderr.flush()
+    except KeyboardInterrupt:
+        manager.pause(info.id)
+        manager.wait(info.id, timeout=30)
+        manager.shutdown()
+        if tty:
+            sys.stderr.write("\n")
+        print(
+            f"{PROG}: paused; run the same command again to resume ({_size(info.bytes_done)} kept)",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        if tty:
+            sys.stderr.write("\n")
+    manager.shutdown()
+    if info.status is not DownloadStatus.COMPLETED:
+        print(f"{PROG}: {info.error or info.status.value}", file=sys.stderr)
+        return 1
+    if args.json:
+        return _emit_json({"path": str(info.dest), "download": info.to_json()})
+    print(info.dest)
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    from app.library.local import list_local_models
+
+    models = list_local_models()
+    if args.json:
+        return _emit_json([m.to_json() for m in models])
+    if not models:
+        print("no models yet: `ponder models pull REPO` downloads one")
+        return 0
+    rows = [["ID", "QUANT", "SIZE", "SOURCE", "FAMILY / STATUS"]]
+    for m in models:
+        status = m.metadata.family_name if m.metadata else "-"
+        if m.error:
+            status = f"unusable: {m.error}"
+        rows.append([m.id, m.quant or "-", _size(m.size), m.source.value, status])
+    _table(rows)
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    from app.library.fit import detect_machine_memory, estimate_fit
+    from app.library.local import LocalModel, find_model
+    from app.library.metadata import read_metadata
+
+    target = args.model
+    path = Path(target).expanduser()
+    model: LocalModel | None = None
+    try:
+        model = find_model(target)
+    except PonderError:
+        if not path.is_file():
+            raise
+    if model is not None and model.error:
+        raise PonderError(f"{model.id}: {model.error}")
+    meta = model.metadata if model else read_metadata(path)
+    size = model.size if model else path.stat().st_size
+    if meta is None:
+        raise PonderError(f"{target}: no metadata")
+    ctx = args.ctx or min(meta.context_length or 8192, 8192)
+    fit = estimate_fit(size, meta.shape, ctx, detect_machine_memory())
+    if args.json:
+        data = model.to_json() if model else {"path": str(path), "size": size}
+        data.update(metadata=meta.to_json(), fit=fit.to_json())
+        return _emit_json(data)
+    lines = [
+        ("id", model.id if model else "-"),
+        ("path", str(model.path if model else path)),
+        ("name", meta.name),
+        ("architecture", meta.architecture),
+        ("size", f"{meta.size_label or '?'} parameters, {_size(size)} on disk"),
+        ("quantization", meta.quant or "?"),
+        ("trained context", f"{meta.context_length or '?'} tokens"),
+        ("family", f"{meta.family_name} ({meta.family_id})"),
+        ("license", meta.license or "unknown"),
+    ]
+    if meta.shape:
+        s = meta.shape
+        lines.append(
+            (
+                "shape",
+                f"{s.n_layer} layers, {s.n_head or '?'} heads, {s.n_head_kv} KV heads, "
+                f"head size {s.head_dim}",
+            )
+        )
+    for b in meta.base_models:
+        lines.append(("base model", " / ".join(x for x in (b.organization, b.name) if x)))
+    lines.append((f"fit at {ctx}", fit.summary))
+    width = max(len(k) for k, _ in lines)
+    for k, v in lines:
+        print(f"{k.ljust(width)}  {v}")
+    return 0
+
+
+def _add(args: argparse.Namespace) -> int:
+    from app.library.local import ModelRoot, ModelSource, add_user_path, list_local_models
+
+    path = add_user_path(args.path)
+    found = list_local_models([ModelRoot(path, ModelSource.USER)])
+    if args.json:
+        return _emit_json({"added": str(path), "models": [m.to_json() for m in found]})
+    usable = sum(1 for m in found if m.usable)
+    print(f"added {path}: {usable} usable model(s), {len(found) - usable} unusable")
+    return 0
+
+
+def _rm(args: argparse.Namespace) -> int:
+    from app.library.local import remove_model
+
+    message = remove_model(args.model)
+    if args.json:
+        return _emit_json({"result": message})
+    print(message)
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from app.library.catalog import load_catalog
+    from app.library.fit import detect_machine_memory
+
+    catalog = load_catalog()
+    machine = detect_machine_memory()
+    if args.json:
+        return _emit_json(
+            {
+                "version": catalog.version,
+                "updated": catalog.updated,
+                "models": [
+                    {**e.to_json(), "recommended_here": e.recommended_for(machine)}
+                    for e in catalog.entries
+                ],
+            }
+        )
+    rows = [["MODEL", "FAMILY", "LICENSE", "FOR THIS MACHINE", "GGUF REPO"]]
+    for e in catalog.entries:
+        quant = e.recommended_for(machine) or "too big"
+        rows.append([e.name, e.family, e.license_name, quant, e.gguf_repos[0]])
+    _table(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

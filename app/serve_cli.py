@@ -1,0 +1,170 @@
+"""``ponder serve``: the loaded model as a local OpenAI-compatible API.
+
+    ponder serve --model model.gguf                   # http://127.0.0.1:8642/v1
+    PONDER_API_KEY=secret ponder serve --model model.gguf --host 0.0.0.0
+
+Exit codes: 0 after Ctrl+C, 1 when the model or the address cannot be used, 2 for a usage
+error (including a non-loopback address without an API key).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import TYPE_CHECKING
+
+from app.errors import PonderError
+
+if TYPE_CHECKING:
+    from app.server.service import EngineService
+    from backends.base import LoadParams
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8642
+API_KEY_ENV = "PONDER_API_KEY"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port number (1-65535), not {text}")
+    return value
+
+
+def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from app.server.app import DEFAULT_QUEUE_LIMIT
+
+    p = sub.add_parser(
+        "serve",
+        help="serve a model as a local OpenAI-compatible API",
+        description=(
+            "Serve a model at /v1/chat/completions, with the reasoning in "
+            "reasoning_content. Binds 127.0.0.1 unless --host says otherwise; any other "
+            "address needs an API key."
+        ),
+    )
+    p.add_argument("--model", "-m", required=True, metavar="PATH", help="path of a GGUF model file")
+    p.add_argument("--model-name", help="the model id clients see (default: the file name)")
+    p.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
+    )
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    p.add_argument(
+        "--api-key",
+        help=f"require 'Authorization: Bearer KEY' (default: ${API_KEY_ENV}; the variable "
+        "keeps the key out of the process list)",
+    )
+    p.add_argument("--ctx", type=_positive_int, help="context size in tokens")
+    p.add_argument("--gpu-layers", type=int, help="layers on the GPU (-1: all)")
+    p.add_argument("--threads", type=_positive_int)
+    p.add_argument(
+        "--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's"
+    )
+    p.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="allow browser pages from ORIGIN (e.g. http://localhost:3000); repeatable. "
+        "Default: no cross-origin access",
+    )
+    p.add_argument(
+        "--queue-limit",
+        type=_non_negative_int,
+        default=DEFAULT_QUEUE_LIMIT,
+        help="requests that may wait for the model; more get HTTP 429 "
+        f"(default {DEFAULT_QUEUE_LIMIT})",
+    )
+    p.set_defaults(handler=run_serve)
+
+
+def _load_params(args: argparse.Namespace) -> LoadParams:
+    from app.gguf import read_header
+    from app.templates import load_template_file
+    from backends.base import LoadParams
+
+    read_header(args.model)  # a clear error for a missing or non-GGUF file, before any worker
+    template = load_template_file(args.chat_template) if args.chat_template else None
+    return LoadParams(
+        model_path=args.model,
+        n_ctx=args.ctx,
+        n_gpu_layers=args.gpu_layers,
+        n_threads=args.threads,
+        chat_template=template,
+        chat_template_name=args.chat_template,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from app.server.security import LOOPBACK_HOSTS, check_bind, is_loopback
+
+    api_key = args.api_key or os.environ.get(API_KEY_ENV) or None
+    refusal = check_bind(args.host, api_key)
+    if refusal is not None:
+        print(f"ponder: {refusal}", file=sys.stderr)
+        return 2
+
+    from app.server.app import DEFAULT_MAX_BODY_BYTES, create_app
+    from app.server.runner import bind_socket, make_server, url_for
+    from app.server.service import EngineService
+
+    service: EngineService | None = None
+    try:
+        params = _load_params(args)
+        sock = bind_socket(args.host, args.port)  # before loading: a busy port fails fast
+        service = EngineService(params, model_id=args.model_name)
+        _load(service)
+        app = create_app(
+            service,
+            api_key=api_key,
+            cors_origins=args.cors_origin,
+            queue_limit=args.queue_limit,
+            max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+            trusted_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
+        )
+        server = make_server(app, log_level="info", access_log=True, own_logging=True)
+        url = url_for(args.host, int(sock.getsockname()[1]))
+        print(f"Serving {service.model_id} at {url}/v1 (Ctrl+C to stop)", file=sys.stderr)
+        if api_key:
+            print("Clients must send 'Authorization: Bearer <your API key>'.", file=sys.stderr)
+        try:
+            server.run(sockets=[sock])
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises the Ctrl+C it handled: a normal stop
+        finally:
+            sock.close()
+        return 0
+    except PonderError as err:
+        print(f"ponder: {err}", file=sys.stderr)
+        return 1
+    finally:
+        if service is not None:
+            service.close()
+
+
+def _load(service: EngineService) -> None:
+    show = sys.stderr.isatty()
+    if show:
+        sys.stderr.write(f"loading {service.params.model_path} …")
+        sys.stderr.flush()
+    try:
+        info = service.load()
+    finally:
+        if show:
+            sys.stderr.write("\r\x1b[K")
+    name = info.name or service.model_id
+    print(f"loaded {name} ({info.architecture}, context {info.n_ctx} tokens)", file=sys.stderr)
