@@ -154,7 +154,8 @@ class Generation:
     def events(self) -> Iterator[Event]:
         clock = _Clock(start=time.perf_counter())
         req = self._request
-        reserve = min(self._reserve, req.max_tokens or self._reserve)
+        # Room kept for the answer: never more than half the window (small contexts still work).
+        reserve = min(self._reserve, req.max_tokens or self._reserve, self._model.n_ctx // 2)
         plan = plan_prompt(
             req,
             self._family,

@@ -78,7 +78,9 @@ def _progress_hook(llama_cpp: Any, progress: ProgressFn | None) -> Iterator[None
     @llama_cpp.llama_progress_callback  # type: ignore[untyped-decorator]
     def _cb(value: float, user_data: ctypes.c_void_p) -> bool:
         progress(float(value))
-        return True
+        # An int, not True: CPython's ctypes mis-counts references of a bool returned from a
+        # c_bool callback, and after many calls the interpreter aborts ("deallocating True").
+        return 1  # type: ignore[return-value]
 
     def patched() -> Any:
         params = original()
