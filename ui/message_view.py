@@ -7,7 +7,6 @@ answer renders finished Markdown blocks once and re-renders only the open block.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import html
 import time
 
