@@ -6,6 +6,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def run(
@@ -34,6 +35,12 @@ def run(
     app = QApplication.instance() or QApplication([sys.argv[0], *argv])
     app.setApplicationName("Ponder")
     app.setOrganizationName("Ponder")
+    app.setDesktopFileName("ponder")  # Wayland: match packaging/linux/ponder.desktop
+    icon = _icon_path()
+    if icon is not None:
+        from PySide6.QtGui import QIcon
+
+        app.setWindowIcon(QIcon(str(icon)))
     apply_theme(app)  # type: ignore[arg-type]
     window = MainWindow()
     window.show()
@@ -62,3 +69,10 @@ def run(
     if temp_home is not None:
         temp_home.cleanup()
     return result["code"]
+
+
+def _icon_path() -> Path | None:
+    """The app icon: in a PyInstaller bundle under ``sys._MEIPASS``, else in the checkout."""
+    root = getattr(sys, "_MEIPASS", None) or Path(__file__).resolve().parent.parent
+    path = Path(root) / "assets" / "ponder-256.png"
+    return path if path.is_file() else None

@@ -134,6 +134,7 @@ class _Renderer:
         # QTextDocument shows no form controls: task list boxes become characters.
         out = re.sub(r'<input class="task-list-item-checkbox" checked="checked"[^>]*>', "☑", out)
         out = re.sub(r'<input class="task-list-item-checkbox"[^>]*>', "☐", out)
+        out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
         self.result.html = out
         return self.result
 

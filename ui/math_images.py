@@ -29,7 +29,8 @@ def render_math(
     try:
         import ziamath
 
-        size = point_size * (1.25 if display else 1.1)
+        ziamath.config.svg2 = False  # plain paths: QtSvg (SVG Tiny) draws no <symbol>/<use>
+        size = point_size * (1.6 if display else 1.4)  # ziamath sizes are points at 72 dpi
         svg = ziamath.Latex(latex, size=size, color=color, inline=not display).svg()  # type: ignore[attr-defined]
     except Exception:
         image = None

@@ -10,16 +10,18 @@ import contextlib
 import html
 import time
 
-from PySide6.QtCore import QSize, Qt, QUrl, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QDesktopServices,
     QFont,
     QGuiApplication,
     QImage,
+    QResizeEvent,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
+    QTextDocumentFragment,
 )
 from PySide6.QtWidgets import (
     QFrame,
@@ -176,31 +178,37 @@ class AnswerView(AutoHeightBrowser):
         doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
         doc.markContentsDirty(0, doc.characterCount())
 
-    def append(self, piece: str) -> None:
-        finished, tail = self._stream.append(piece)
+    def _cursor_at_tail(self) -> QTextCursor:
+        """A cursor with the open block (plain text, re-rendered each time) removed."""
         cursor = QTextCursor(self.document())
         cursor.setPosition(self._tail_start)
         cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
-        if finished.strip():
-            cursor.insertHtml(self._register(render_markdown(finished, dark=is_dark())))
-            self._tail_start = cursor.position()
+        return cursor
+
+    def _insert_blocks(self, cursor: QTextCursor, markdown: str) -> None:
+        if not markdown.strip():
+            return
+        html_text = self._register(render_markdown(markdown, dark=is_dark()))
+        if cursor.position() > 0:
+            cursor.insertBlock()
+        cursor.insertFragment(QTextDocumentFragment.fromHtml(html_text, self.document()))
+        self._tail_start = cursor.position()
+
+    def append(self, piece: str) -> None:
+        finished, tail = self._stream.append(piece)
+        cursor = self._cursor_at_tail()
+        self._insert_blocks(cursor, finished)
         if tail:
             # The open block: plain text until it is finished (cheap, whatever its length).
-            cursor.insertHtml(
-                '<p style="white-space: pre-wrap;">'
-                + html.escape(tail).replace("\n", "<br>")
-                + "</p>"
-            )
+            if cursor.position() > 0:
+                cursor.insertBlock()
+            cursor.insertText(tail)
 
     def finish(self) -> None:
         rest = self._stream.finish()
-        cursor = QTextCursor(self.document())
-        cursor.setPosition(self._tail_start)
-        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
-        if rest.strip():
-            cursor.insertHtml(self._register(render_markdown(rest, dark=is_dark())))
+        cursor = self._cursor_at_tail()
+        self._insert_blocks(cursor, rest)
         self._tail_start = cursor.position()
 
     def set_markdown(self, text: str) -> None:
@@ -212,6 +220,14 @@ class AnswerView(AutoHeightBrowser):
         self.finish()
 
 
+class _TraceBody(QPlainTextEdit):
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        parent = self.parent()
+        if isinstance(parent, TraceWidget) and event.oldSize().width() != event.size().width():
+            QTimer.singleShot(0, parent._fit_height)
+
+
 class TraceWidget(QFrame):
     """The live, collapsible reasoning trace.
 
@@ -220,6 +236,7 @@ class TraceWidget(QFrame):
     """
 
     answer_now_clicked = Signal()
+    MAX_BODY_HEIGHT = 260
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -254,10 +271,10 @@ class TraceWidget(QFrame):
         self.answer_now.clicked.connect(self.answer_now_clicked)
         row.addWidget(self.answer_now)
         layout.addLayout(row)
-        self.body = QPlainTextEdit(self)
+        self.body = _TraceBody(self)
         self.body.setReadOnly(True)
         self.body.setObjectName("traceBody")
-        self.body.setMaximumHeight(260)
+        self.body.setFixedHeight(self.body.fontMetrics().lineSpacing() + 12)
         self.body.setFrameShape(QFrame.Shape.NoFrame)
         self.body.setLineWrapMode(QPlainTextEdit.LineWrapMode.WidgetWidth)
         layout.addWidget(self.body)
@@ -296,7 +313,15 @@ class TraceWidget(QFrame):
         )
         self._follow()
 
+    def _fit_height(self) -> None:
+        lines = self.body.document().size().height()  # in lines for a plain-text layout
+        spacing = self.body.fontMetrics().lineSpacing()
+        height = int(min(self.MAX_BODY_HEIGHT, lines * spacing + 12))
+        if height != self.body.height():
+            self.body.setFixedHeight(max(height, spacing + 12))
+
     def _follow(self) -> None:
+        self._fit_height()
         bar = self.body.verticalScrollBar()
         if self.live and bar.value() >= bar.maximum() - 40:
             bar.setValue(bar.maximum())
@@ -326,6 +351,7 @@ class TraceWidget(QFrame):
 
     def set_text(self, text: str) -> None:
         self.body.setPlainText(text)
+        self._fit_height()
 
     @property
     def text(self) -> str:
@@ -352,6 +378,8 @@ class TraceWidget(QFrame):
 
     def set_collapsed(self, collapsed: bool) -> None:
         self.body.setVisible(not collapsed)
+        if not collapsed:  # the wrapped line count is only known once laid out at its width
+            QTimer.singleShot(0, self._fit_height)
         self.meter.setVisible(bool(self.budget) and not collapsed and self.live)
         self.toggle.setArrowType(Qt.ArrowType.RightArrow if collapsed else Qt.ArrowType.DownArrow)
 

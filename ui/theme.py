@@ -75,6 +75,7 @@ def apply_theme(app: QApplication) -> None:
         QFrame#assistantMessage {{ background: {bot_bg}; border: 1px solid {border}; border-radius: 10px; }}
         QFrame#trace {{ background: {trace_bg}; border-left: 3px solid {accent}; border-radius: 6px; }}
         QPlainTextEdit#traceBody {{ background: transparent; color: {muted}; }}
+        QFrame#userMessage QTextBrowser, QFrame#assistantMessage QTextBrowser {{ background: transparent; }}
         QLabel#messageStats {{ color: {muted}; font-size: 11px; }}
         QLabel#messageError {{ color: #d9534f; }}
         QLabel#hint {{ color: {muted}; }}
