@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from app import __version__
 
@@ -49,33 +49,29 @@ def _add_optional(
     getattr(mod, fn)(sub)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+GuiRunner = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None, *, run_gui: GuiRunner | None = None) -> int:
+    """Run a subcommand; with none (or ``gui``) run the desktop app through ``run_gui``.
+
+    The GUI lives in ``ui`` (the only package that imports Qt), so the domain's CLI does not
+    import it: the ``ponder`` command's entry point (:func:`ui.launch.main`) passes it in.
+    """
     multiprocessing.freeze_support()  # the engine worker in a PyInstaller bundle
     args = build_parser().parse_args(argv)
     command = getattr(args, "command", None)
     try:
         if command is None or command == "gui":
-            return _run_gui(args)
+            if run_gui is None:
+                print("ponder: the desktop app starts with the `ponder` command", file=sys.stderr)
+                return 2
+            return int(run_gui(args))
         handler = args.handler
         return int(handler(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-
-
-def _run_gui(args: argparse.Namespace) -> int:
-    try:
-        from ui.main import run  # type: ignore[import-not-found,unused-ignore]
-    except ImportError as err:
-        print(f"ponder: the desktop app is not available ({err})", file=sys.stderr)
-        return 1
-    return int(
-        run(
-            self_test=args.self_test,
-            screenshot=args.screenshot,
-            crash_dialog=not args.no_crash_dialog,
-        )
-    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ and the view is told when an image is ready.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 from PySide6.QtCore import QByteArray, QObject, QRectF, QRunnable, Qt, QThreadPool, Signal
@@ -80,7 +81,8 @@ class _Job(QRunnable):
 
     def run(self) -> None:
         image = render_math(*self.args)
-        self.owner.rendered.emit(self.key, image)
+        with contextlib.suppress(RuntimeError):  # the app may be closing
+            self.owner.rendered.emit(self.key, image)
 
 
 class MathRenderer(QObject):
