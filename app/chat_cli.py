@@ -18,6 +18,7 @@ from app.request import (
     ChatMessage,
     Effort,
     GenerationRequest,
+    LoopPolicy,
     Sampling,
     ThinkingControl,
     ThinkMode,
@@ -44,7 +45,17 @@ def _non_negative_int(text: str) -> int:
 
 def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("chat", help="chat with a model in the terminal")
-    p.add_argument("--model", "-m", required=True, help="path of a GGUF model file")
+    p.add_argument(
+        "--model",
+        "-m",
+        help="a GGUF model file or MLX model folder; with --endpoint, the remote model's name",
+    )
+    p.add_argument(
+        "--endpoint",
+        metavar="URL|NAME",
+        help="an OpenAI-compatible server (or a source added with `ponder models add-remote`)",
+    )
+    p.add_argument("--api-key", metavar="KEY", help="the --endpoint server's API key")
     p.add_argument(
         "--prompt", "-p", help="the message (default: read stdin, or a REPL on a terminal)"
     )
@@ -58,6 +69,12 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--think", choices=[m.value for m in ThinkMode], default="auto")
     p.add_argument("--effort", choices=[e.value for e in Effort])
+    p.add_argument(
+        "--on-loop",
+        choices=[m.value for m in LoopPolicy],
+        default=LoopPolicy.WARN.value,
+        help="when the reasoning goes in circles: warn (default), answer at once, or off",
+    )
     p.add_argument("--max-tokens", type=_positive_int)
     p.add_argument("--temperature", type=float)
     p.add_argument("--top-p", type=float)
@@ -93,6 +110,7 @@ def request_from_args(args: argparse.Namespace, messages: list[ChatMessage]) -> 
             budget=args.budget,
             min_tokens=args.think_longer,
             effort=Effort(args.effort) if args.effort else None,
+            on_loop=LoopPolicy(args.on_loop),
         ),
         max_tokens=args.max_tokens,
         seed=args.seed,
@@ -135,6 +153,7 @@ class HumanPrinter:
                 "budget": "budget reached",
                 "answer_now": "answer now",
                 "think_longer": "think longer",
+                "loop": "going in circles: answer now",
             }
             self.out.write(self._style(f" [{label.get(reason, reason)}]{event.text}", ITALIC))
         elif kind is EventKind.CONTENT:
@@ -146,13 +165,32 @@ class HumanPrinter:
         elif kind is EventKind.CONTEXT_TRUNCATED:
             n = event.data.get("dropped_messages", 0)
             self.err.write(f"note: {n} earlier message(s) left out to fit the context window\n")
-        elif kind in (EventKind.WARNING, EventKind.REASONING_LOOP):
+        elif kind is EventKind.REASONING_LOOP:
+            if self.color and self._in_reasoning:  # on a terminal: not mid-line of the trace
+                self.out.write("\n")
+                self.out.flush()
+            self.err.write(loop_warning(event) + "\n")
+        elif kind is EventKind.WARNING:
             self.err.write(f"warning: {event.text}\n")
         elif kind is EventKind.STATS and event.stats is not None:
             self.out.write("\n" + self._style(format_stats(event.stats), DIM) + "\n")
         elif kind is EventKind.ERROR:
             self.out.write("\n")
         self.out.flush()
+
+
+def loop_warning(event: Event) -> str:
+    """One line about a REASONING_LOOP event: what repeats, and what the user can do."""
+    passage = " ".join(event.text.split())
+    if len(passage) > 100:
+        passage = passage[:99] + "…"
+    times = event.data.get("repeats")
+    said = f" (said {times} times: \u201c{passage}\u201d)" if times else ""
+    if event.data.get("policy") == "answer":
+        action = "asking it to answer now"
+    else:
+        action = "Ctrl+C = answer now" if sys.stdin.isatty() else "--on-loop answer ends it"
+    return f"warning: the model seems to be going in circles{said}; {action}"
 
 
 def format_stats(s: Stats) -> str:
@@ -268,10 +306,10 @@ class History:
             self.store.close()
             self.store = None
 
-    def set_model(self, path: str, size: int) -> None:
+    def set_model(self, path: str, size: int, name: str | None = None) -> None:
         from app.store import ModelRef
 
-        self._model = ModelRef(Path(path).stem, None, size, path)
+        self._model = ModelRef(name or Path(path).stem, None, size or None, path)
 
     def begin(self, text: str, settings: Any) -> None:
         if self.store is None:
@@ -318,28 +356,59 @@ class History:
             self.store.close()
 
 
+def _remote_params(args: argparse.Namespace) -> Any:
+    from app.remote_sources import find_source
+    from backends.base import LoadParams
+
+    if args.chat_template:
+        raise PonderError("--chat-template applies to local models; the server uses its own")
+    source = find_source(args.endpoint)  # a name added with `ponder models add-remote`
+    return LoadParams(
+        model_path=args.model or "",
+        endpoint=source.url if source else args.endpoint,
+        api_key=args.api_key or (source.api_key() if source else None),
+    )
+
+
+def _resolve_model_arg(value: str) -> str:
+    """A library model id (``ponder models list``) becomes its file; paths stay as they are."""
+    looks_like_path = "/" in value or "\\" in value or value.endswith(".gguf")
+    if looks_like_path or Path(value).expanduser().exists():
+        return value
+    from app.library import resolve_model
+
+    return str(resolve_model(value))
+
+
 def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
     from app.gguf import read_header
     from app.templates import load_template_file
     from backends.base import LoadParams
+    from backends.mlx import is_mlx_folder
 
-    read_header(
-        args.model
-    )  # a clear error for a missing or non-GGUF file, before any worker starts
-    template = load_template_file(args.chat_template) if args.chat_template else None
-    params = LoadParams(
-        model_path=args.model,
-        n_ctx=args.ctx,
-        n_gpu_layers=args.gpu_layers,
-        n_threads=args.threads,
-        chat_template=template,
-        chat_template_name=args.chat_template,
-    )
+    if args.endpoint:
+        params = _remote_params(args)
+    else:
+        if not args.model:
+            raise PonderError("choose a model: --model FILE (or --endpoint URL for a server)")
+        args.model = _resolve_model_arg(args.model)
+        if not is_mlx_folder(args.model):
+            # A clear error for a missing or non-GGUF file, before any worker starts.
+            read_header(args.model)
+        template = load_template_file(args.chat_template) if args.chat_template else None
+        params = LoadParams(
+            model_path=args.model,
+            n_ctx=args.ctx,
+            n_gpu_layers=args.gpu_layers,
+            n_threads=args.threads,
+            chat_template=template,
+            chat_template_name=args.chat_template,
+        )
     show_progress = not json_mode and sys.stderr.isatty()
     for event in client.load(params):
         if event.kind is EventKind.LOAD_PROGRESS and show_progress:
             frac = float(event.data.get("fraction", 0.0))
-            sys.stderr.write(f"\rloading {args.model} {frac * 100:3.0f}%")
+            sys.stderr.write(f"\rloading {args.model or args.endpoint} {frac * 100:3.0f}%")
             sys.stderr.flush()
         elif event.kind is EventKind.ERROR:
             if show_progress:
@@ -352,6 +421,9 @@ def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
 def run_chat(args: argparse.Namespace) -> int:
     from backends.client import EngineClient
 
+    if not args.model and not args.endpoint:  # a usage error, as argparse reports them
+        print("ponder chat: error: --model FILE (or --endpoint URL) is required", file=sys.stderr)
+        return 2
     emit: Callable[[Event], None] = (
         JsonPrinter(sys.stdout) if args.json else HumanPrinter(sys.stdout, sys.stderr)
     )
@@ -360,8 +432,11 @@ def run_chat(args: argparse.Namespace) -> int:
     try:
         history = History(args)
         _load(client, args, args.json)
-        if client.info is not None:
-            history.set_model(client.info.path, client.info.size_bytes)
+        info = client.info
+        if info is not None and info.backend == "remote":
+            history.set_model(info.endpoint, 0, name=info.name)
+        elif info is not None:
+            history.set_model(info.path, info.size_bytes)
         if args.prompt is None and sys.stdin.isatty():
             return _repl(client, args, emit, history)
         prompt = args.prompt if args.prompt is not None else sys.stdin.read()

@@ -1,7 +1,8 @@
 """``ponder models``: search the hub, pull models, list and inspect the local library.
 
 Actions: ``search QUERY``, ``files REPO``, ``pull REPO [--quant Q | --file NAME]``, ``list``,
-``info ID|PATH [--ctx N]``, ``add PATH``, ``rm ID``, ``catalog`` — each with ``--json``.
+``info ID|PATH [--ctx N]``, ``add PATH``, ``rm ID``, ``catalog``, ``add-remote NAME URL
+[--api-key-env VAR]``, ``rm-remote NAME`` — each with ``--json``.
 Exit codes: 0 success, 1 failure (one clear line on stderr), 130 when a pull is interrupted
 (its partial file is kept; the same command resumes it).
 """
@@ -59,6 +60,13 @@ def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     a = action("rm", "delete a downloaded model, or forget an added one")
     a.add_argument("model", metavar="ID|PATH")
     action("catalog", "the curated reasoning models, with a quant for this machine")
+    a = action("add-remote", "add an OpenAI-compatible server (its connection is tested)")
+    a.add_argument("name", help="what to call it: ponder chat --endpoint NAME")
+    a.add_argument("url", help="its base URL, e.g. http://127.0.0.1:8080")
+    a.add_argument("--api-key-env", metavar="VAR", help="environment variable with its API key")
+    a.add_argument("--no-check", action="store_true", help="add it without connecting")
+    a = action("rm-remote", "forget a remote source")
+    a.add_argument("name")
 
 
 def run_models(args: argparse.Namespace) -> int:
@@ -72,6 +80,8 @@ def run_models(args: argparse.Namespace) -> int:
         "add": _add,
         "rm": _rm,
         "catalog": _catalog,
+        "add-remote": _add_remote,
+        "rm-remote": _rm_remote,
     }
     try:
         return handlers[args.models_command](args)
@@ -238,20 +248,36 @@ def _pull(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from app.library.local import list_local_models
+    from app.remote_sources import load_sources
 
     models = list_local_models()
+    remotes = load_sources()
     if args.json:
-        return _emit_json([m.to_json() for m in models])
-    if not models:
+        return _emit_json(
+            [m.to_json() for m in models]
+            + [{"id": r.name, "source": "remote", **r.to_json()} for r in remotes]
+        )
+    if not models and not remotes:
         print("no models yet: `ponder models pull REPO` downloads one")
         return 0
-    rows = [["ID", "QUANT", "SIZE", "SOURCE", "FAMILY / STATUS"]]
-    for m in models:
-        status = m.metadata.family_name if m.metadata else "-"
-        if m.error:
-            status = f"unusable: {m.error}"
-        rows.append([m.id, m.quant or "-", _size(m.size), m.source.value, status])
-    _table(rows)
+    if models:
+        rows = [["ID", "QUANT", "SIZE", "SOURCE", "FAMILY / STATUS"]]
+        for m in models:
+            status = m.metadata.family_name if m.metadata else "-"
+            if m.error:
+                status = f"unusable: {m.error}"
+            rows.append([m.id, m.quant or "-", _size(m.size), m.source.value, status])
+        _table(rows)
+    if remotes:
+        if models:
+            print()
+        rows = [["REMOTE SOURCE", "URL", "API KEY"]]
+        for r in remotes:
+            key = f"${r.api_key_env}" if r.api_key_env else "-"
+            if r.api_key_env and r.api_key() is None:
+                key += " (not set)"
+            rows.append([r.name, r.url, key])
+        _table(rows)
     return 0
 
 
@@ -328,6 +354,40 @@ def _rm(args: argparse.Namespace) -> int:
     if args.json:
         return _emit_json({"result": message})
     print(message)
+    return 0
+
+
+def _add_remote(args: argparse.Namespace) -> int:
+    from app.remote_sources import RemoteSource, add_source
+
+    source = RemoteSource(args.name, args.url, args.api_key_env)
+    served: list[str] | None = None
+    if not args.no_check:
+        from backends.remote_api import list_models
+
+        if source.api_key_env and source.api_key() is None:
+            raise PonderError(f"${source.api_key_env} is not set (or use --no-check)")
+        kind, models = list_models(source.url, source.api_key())
+        served = [m.id for m in models]
+    source = add_source(args.name, args.url, args.api_key_env)
+    if args.json:
+        return _emit_json({**source.to_json(), "models": served})
+    print(f"added {source.name}: {source.url}")
+    if served is not None:
+        print(f"it serves {len(served)} model(s) ({kind.value}): {', '.join(served[:20])}")
+        print(
+            f"chat: ponder chat --endpoint {source.name} --model {served[0] if served else 'NAME'}"
+        )
+    return 0
+
+
+def _rm_remote(args: argparse.Namespace) -> int:
+    from app.remote_sources import remove_source
+
+    source = remove_source(args.name)
+    if args.json:
+        return _emit_json({"removed": source.to_json()})
+    print(f"removed {source.name} ({source.url})")
     return 0
 
 

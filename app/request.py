@@ -26,6 +26,14 @@ class Effort(enum.Enum):
     HIGH = "high"
 
 
+class LoopPolicy(enum.Enum):
+    """What the engine does when the reasoning goes in circles (see :mod:`app.loop_guard`)."""
+
+    WARN = "warn"  # emit a REASONING_LOOP event; the user decides
+    ANSWER = "answer"  # emit the event and end the reasoning as "answer now" does
+    OFF = "off"  # do not watch at all
+
+
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     """One turn of a conversation. ``reasoning`` is the trace of an earlier assistant turn."""
@@ -58,6 +66,7 @@ class ThinkingControl:
             attempt to close the reasoning is replaced by ``wait_text``.
         max_waits: how many times "think longer" may extend the reasoning.
         effort: reasoning effort for families that take one.
+        on_loop: what happens when the reasoning repeats itself (warn, answer, off).
     """
 
     mode: ThinkMode = ThinkMode.AUTO
@@ -67,6 +76,7 @@ class ThinkingControl:
     effort: Effort | None = None
     cap_message: str = "\n\nTime is up. I will give the final answer now.\n"
     wait_text: str = "\nWait"
+    on_loop: LoopPolicy = LoopPolicy.WARN
 
 
 @dataclass(frozen=True, slots=True)

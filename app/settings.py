@@ -32,6 +32,7 @@ class Settings:
     top_k: int | None = None
     min_p: float | None = None
     max_tokens: int | None = None
+    seed: int | None = None
     thinking: str = "auto"  # "auto" | "off" | "budget"
     budget: int = 4096
     think_longer: int | None = None

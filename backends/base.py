@@ -28,7 +28,8 @@ class LoadParams:
     """How to load a model. ``None`` means "choose what a user would want".
 
     Attributes:
-        model_path: the model file (a GGUF, or the first shard of a split GGUF).
+        model_path: the model file (a GGUF, or the first shard of a split GGUF), an MLX model
+            folder, or, with ``endpoint``, the name of the remote model.
         n_ctx: context window; default min(the model's trained context, 8192).
         n_gpu_layers: layers offloaded to the GPU; default all when the build has a GPU.
         n_threads: decode threads; default the number of physical cores.
@@ -36,6 +37,9 @@ class LoadParams:
         kv_cache_type: "f16", "q8_0" or "q4_0".
         chat_template: template source that overrides the model's own.
         chat_template_name: where the override came from (shown to the user).
+        endpoint: base URL of an OpenAI-compatible server (``http://host:8080`` or
+            ``https://host/v1``): the model runs there, not here (see :mod:`backends.remote`).
+        api_key: the endpoint's API key, if it needs one (never shown in ``repr``).
     """
 
     model_path: str
@@ -46,6 +50,8 @@ class LoadParams:
     kv_cache_type: str = "f16"
     chat_template: str | None = None
     chat_template_name: str | None = None
+    endpoint: str | None = None
+    api_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +70,13 @@ class ModelInfo:
     flash_attn: bool
     kv_cache_type: str
     chat_template: str
-    template_source: str  # "model", "override" or "fallback"
+    template_source: str  # "model", "override", "fallback" or "remote" (the server's own)
     family_id: str
     bos_token: str
     eos_token: str
     special_tokens: Mapping[str, str] = field(default_factory=dict)
-    backend: str = "llama.cpp"
+    backend: str = "llama.cpp"  # "llama.cpp", "mlx" or "remote"
+    endpoint: str = ""  # the server's base URL for a remote model
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

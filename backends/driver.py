@@ -9,6 +9,8 @@ cache for a shared prefix). It owns what must be the same for every engine:
 * thinking control: the budget cap and "answer now" (inject an end-of-thinking message and
   the family's closing delimiter, then let the model answer), and "think longer" (replace an
   early closing delimiter with "Wait");
+* the loop guard (:mod:`app.loop_guard`): a REASONING_LOOP event when the reasoning repeats
+  itself, and with ``on_loop=answer`` the same ending as "answer now" (reason ``loop``);
 * statistics and the finish reason.
 
 Injections continue from the tokens already in the KV cache: the continuation prompt is the
@@ -26,9 +28,10 @@ from typing import Protocol
 
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
 from app.families import Family
+from app.loop_guard import LoopGuard, LoopHit
 from app.prompting import plan_prompt, prompt_prefilled
 from app.reasoning import ReasoningSplitter, SegmentKind
-from app.request import GenerationRequest, Sampling
+from app.request import GenerationRequest, LoopPolicy, Sampling
 from app.templates import ChatTemplate
 from backends.base import Control
 
@@ -148,6 +151,10 @@ class Generation:
         self._waits = 0
         self._capped: ReasoningState | None = None
         self._budget_hit = False
+        # The loop guard; None when off or once it fired (so it costs nothing from then on).
+        policy = request.thinking.on_loop
+        self._guard: LoopGuard | None = None if policy is LoopPolicy.OFF else LoopGuard()
+        self._loop_answer = False  # a loop was found and the policy is "answer"
 
     # -- the public iterator ---------------------------------------------------------------
 
@@ -266,6 +273,10 @@ class Generation:
                 clock.reasoning_end = time.perf_counter()
             else:
                 events.extend(self._segment_events(seg.kind, seg.text, clock))
+                if self._guard is not None and seg.kind is SegmentKind.REASONING:
+                    hit = self._guard.feed(seg.text)
+                    if hit is not None:
+                        events.append(self._on_loop(hit))
         if was_reasoning or closed or self._splitter.in_reasoning:
             self._reasoning_tokens += 1
         else:
@@ -283,6 +294,23 @@ class Generation:
         if clock.first_content is None:
             clock.first_content = now
         return [Event(EventKind.CONTENT, self._rid, text)]
+
+    def _on_loop(self, hit: LoopHit) -> Event:
+        """The guard found a loop: report it once; with "answer", end the reasoning next."""
+        self._guard = None
+        policy = self._request.thinking.on_loop
+        self._loop_answer = policy is LoopPolicy.ANSWER
+        return Event(
+            EventKind.REASONING_LOOP,
+            self._rid,
+            hit.passage,
+            {
+                "repeats": hit.repeats,
+                "period_words": hit.period_words,
+                "reasoning_tokens": self._reasoning_tokens,
+                "policy": policy.value,
+            },
+        )
 
     def _maybe_wait(self, close_offset: int) -> _Restart | None:
         """Think longer: the model closed its reasoning too early → drop the tag, add "Wait"."""
@@ -320,7 +348,7 @@ class Generation:
         return _Restart(tokens, event)
 
     def _maybe_cap(self) -> _Restart | None:
-        """Budget cap and "answer now": close the reasoning and let the model answer."""
+        """Budget cap, "answer now" and a loop: close the reasoning and let the model answer."""
         if not self._splitter.in_reasoning:
             return None
         budget = self._request.thinking.budget
@@ -332,8 +360,12 @@ class Generation:
         elif self._control.answer_now():
             reason = "answer_now"
             self._capped = ReasoningState.ANSWER_NOW
+        elif self._loop_answer:
+            reason = "loop"
+            self._capped = ReasoningState.ANSWER_NOW
         if reason is None:
             return None
+        self._loop_answer = False
         message = self._request.thinking.cap_message
         self._raw += message + self._fmt.forced_close
         self._splitter.force_close()

@@ -60,7 +60,22 @@ Command = LoadCommand | GenerateCommand | CountCommand | CrashCommand | UnloadCo
 
 
 def open_engine(params: LoadParams, progress: Any) -> Engine:
-    """Choose the backend for a model path and load it."""
+    """Choose the backend and load the model.
+
+    An endpoint → the remote server (:mod:`backends.remote`); an MLX model folder → mlx-lm
+    (:mod:`backends.mlx`, which says clearly where MLX cannot run); anything else → llama.cpp.
+    Each backend's heavy imports happen only here, in the worker.
+    """
+    if params.endpoint is not None:
+        from backends.remote import RemoteEngine
+
+        return RemoteEngine(params, progress)
+    from backends.mlx import is_mlx_folder
+
+    if is_mlx_folder(params.model_path):
+        from backends.mlx import MlxEngine
+
+        return MlxEngine(params, progress)
     from backends.llama import LlamaEngine
 
     return LlamaEngine(params, progress)

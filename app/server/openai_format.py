@@ -140,9 +140,11 @@ class Translator:
                 self.answer.stop_hit = True
             self.answer.content += text
             return "", text
-        if kind in (EventKind.WARNING, EventKind.REASONING_LOOP):
+        if kind is EventKind.WARNING:
             if event.text:
                 self.answer.warnings.append(event.text)
+        elif kind is EventKind.REASONING_LOOP:  # no OpenAI field: a note beside the answer
+            self.answer.warnings.append(f"The reasoning went in circles, repeating: {event.text}")
         elif kind is EventKind.STATS:
             self.answer.stats = event.stats
         elif kind is EventKind.DONE:
