@@ -275,6 +275,13 @@ class LlamaEngine:
             bos_token=self.info.bos_token,
             eos_token=self.info.eos_token,
         )
+        if self.info.template_source == "fallback":
+            yield Event(
+                EventKind.WARNING,
+                request_id,
+                "this model file has no usable chat template; using ChatML "
+                "(pass a template with --chat-template if the answers look wrong)",
+            )
         try:
             yield from generation.events()
         except (TemplateError, EngineError, ModelFileError) as err:
