@@ -53,7 +53,7 @@ def main() -> int:
 
     app = QApplication.instance() or QApplication([])
     apply_theme(app)  # type: ignore[arg-type]
-    window = MainWindow()
+    window = MainWindow(first_run=False)
     window.resize(1280, 860)
     window.show()
     warm_up()
@@ -137,9 +137,230 @@ def main() -> int:
     widget.trace.set_collapsed(False)  # type: ignore[union-attr]
     settle()
     window.grab().save(str(out / f"answer-expanded-trace{suffix}.png"))
+    library_screenshots(window, out, suffix, settle)
     window.close()
     print(f"screenshots written to {out}")
     return 0
+
+
+def library_screenshots(window, out: Path, suffix: str, settle) -> None:  # type: ignore[no-untyped-def]
+    """The library (catalog + model card with fit badges, this machine, downloads) and the
+    first-run welcome, with a fixed 16 GB machine with an 8 GB GPU and made-up hub data."""
+    from app.library.catalog import load_catalog
+    from app.library.downloads import DownloadInfo, DownloadStatus
+    from app.library.fit import GIB, GpuMemory, MachineMemory
+    from app.library.hub import QuantVariant, RemoteFile, RepoDetails
+    from app.library.local import LocalModel, ModelKind, ModelSource
+    from app.library.metadata import ModelMetadata
+
+    machine = MachineMemory(16 * GIB, 12 * GIB, (GpuMemory("GeForce RTX 4060", 8 * GIB, 8 * GIB),))
+    window.library._machine = machine
+    view = window.library.library_view()
+    window.library.show_library()
+    settle(1.0)
+    entry = load_catalog().get("deepseek-r1-distill-qwen-7b")
+    repo = entry.gguf_repos[0]
+    sizes = {
+        "Q3_K_M": 3.81,
+        "Q4_K_M": 4.68,
+        "Q5_K_M": 5.44,
+        "Q6_K": 6.25,
+        "Q8_0": 8.10,
+        "F16": 15.2,
+    }
+    variants = tuple(
+        QuantVariant(
+            f"DeepSeek-R1-Distill-Qwen-7B-{q}",
+            q,
+            "gguf",
+            (RemoteFile(f"DeepSeek-R1-Distill-Qwen-7B-{q}.gguf", int(gb * 1e9), None, None),),
+        )
+        for q, gb in sizes.items()
+    )
+    details = RepoDetails(
+        repo,
+        "0" * 40,
+        "mit",
+        False,
+        (entry.source_repo,),
+        "quantized",
+        182_000,
+        240,
+        ("gguf",),
+        variants,
+    )
+    rows = view.catalog_view.model()
+    for r in range(rows.rowCount()):
+        if rows.index(r, 0).data() == entry.name:
+            view.catalog_view.selectRow(r)
+    view.card.show()
+    view.card.entry = entry
+    view.card.title.setText(f"{entry.name} · {entry.params}")
+    view.card.repo_combo.clear()
+    view.card.repo_combo.addItems(list(entry.gguf_repos))
+    view.card._request += 1
+    view.card._on_fetch_done(view.card._request, (details, entry.shape))
+    settle()
+    window.grab().save(str(out / f"library-card{suffix}.png"))
+
+    def local(
+        name: str, source: ModelSource, size: float, quant: str | None, error: str | None = None
+    ) -> LocalModel:
+        path = Path(f"/models/{name}.gguf")
+        meta = (
+            None
+            if error
+            else ModelMetadata(
+                architecture="qwen2",
+                name=name,
+                quant=quant,
+                context_length=131072,
+                shape=None,
+                chat_template=None,
+                family_id="deepseek-r1",
+                family_name="DeepSeek-R1",
+            )
+        )
+        return LocalModel(
+            f"x/{name}",
+            "0",
+            source,
+            ModelKind.GGUF,
+            path,
+            (path,),
+            int(size * 1e9),
+            quant,
+            meta,
+            error,
+        )
+
+    view.local_model.set_items(
+        [
+            local("DeepSeek-R1-Distill-Qwen-7B-Q4_K_M", ModelSource.PONDER, 4.68, "Q4_K_M"),
+            local("DeepSeek-R1-Distill-Qwen-1.5B-Q8_0", ModelSource.HF_CACHE, 1.89, "Q8_0"),
+            local("QwQ-32B-Q4_K_M", ModelSource.LMSTUDIO, 19.9, "Q4_K_M"),
+            local(
+                "Qwen3-8B-Q4_K_M-00001-of-00002",
+                ModelSource.USER,
+                2.5,
+                "Q4_K_M",
+                "split model is missing part(s) 2 of 2",
+            ),
+        ]
+    )
+    view.local_status.setText(
+        "3 model(s) ready, 1 file(s) that cannot be used (hover for the reason)."
+    )
+    view.tabs.setCurrentIndex(2)
+    view.card.hide()
+    settle()
+    window.grab().save(str(out / f"library-local{suffix}.png"))
+
+    def job(
+        repo: str, variant: str, status: DownloadStatus, done: float, total: float, **kw: object
+    ) -> DownloadInfo:
+        return DownloadInfo(
+            id=variant,
+            repo_id=repo,
+            revision="0" * 40,
+            variant=variant,
+            quant=None,
+            kind="gguf",
+            files=(),
+            dest=Path(f"/models/{variant}.gguf"),
+            status=status,
+            bytes_done=int(done * GIB),
+            bytes_total=int(total * GIB),
+            **kw,  # type: ignore[arg-type]
+        )
+
+    rows_view = view.downloads
+    for info in (
+        job(
+            repo,
+            "DeepSeek-R1-Distill-Qwen-7B-Q4_K_M",
+            DownloadStatus.RUNNING,
+            1.9,
+            4.4,
+            speed=23.5 * 2**20,
+            eta=107.0,
+        ),
+        job(
+            "bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF",
+            "DeepSeek-R1-Distill-Qwen-1.5B-Q8_0",
+            DownloadStatus.COMPLETED,
+            1.8,
+            1.8,
+            verified=("a",),
+        ),
+        job(
+            "Qwen/QwQ-32B-GGUF",
+            "QwQ-32B-Q4_K_M",
+            DownloadStatus.FAILED,
+            3.2,
+            18.5,
+            error="QwQ-32B-Q4_K_M: not enough disk space: 16.4 GB needed, 9.8 GB free",
+        ),
+        job(
+            "meta-llama/Llama-3.1-8B-Instruct-GGUF",
+            "Llama-3.1-8B-Instruct-Q4_K_M",
+            DownloadStatus.FAILED,
+            0,
+            4.9,
+            error="Hugging Face refused access (401): the repository is private or gated",
+        ),
+    ):
+        row = rows_view._row_for(info)
+        row.update_info(info)
+    view.tabs.setCurrentIndex(3)
+    settle()
+    window.grab().save(str(out / f"library-downloads{suffix}.png"))
+
+    from ui.library_compare import compare_message
+
+    compare = window.library.show_compare()
+    settle(0.5)
+    compare.set_models(
+        [
+            local("DeepSeek-R1-Distill-Qwen-7B-Q4_K_M", ModelSource.PONDER, 4.68, "Q4_K_M"),
+            local("DeepSeek-R1-Distill-Qwen-1.5B-Q8_0", ModelSource.HF_CACHE, 1.89, "Q8_0"),
+        ]
+    )
+    compare.prompt.setPlainText("Is 221 a prime number?")
+    sides = (
+        (
+            compare.left,
+            "221 is odd, not divisible by 3 (digit sum 5) or 5. Try 7: 7 × 31 = 217, no. "
+            "11: 11 × 20 = 220, no. 13: 13 × 17 = 221. So it is composite.",
+            "No. **221 = 13 × 17**, so it is not prime.",
+            "first token 0.21 s · thinking 4.8 s · 21.4 tok/s",
+            4.8,
+        ),
+        (
+            compare.right,
+            "Check small primes: 2 no, 3 no, 5 no, 7 gives 31.57, 11 gives 20.09, "
+            "13 gives 17 exactly. So 221 = 13 × 17.",
+            "221 is **not** prime: it factors as 13 × 17.",
+            "first token 0.09 s · thinking 2.1 s · 58.9 tok/s",
+            2.1,
+        ),
+    )
+    for column, thought, answer, status, seconds in sides:
+        w = compare_message(0, column.holder)
+        column._holder_layout.insertWidget(0, w)
+        trace = w.ensure_trace()
+        trace.append(thought, tokens=60)
+        trace.finish(None, seconds, 60, collapse=False)
+        w.answer.set_markdown(answer)
+        column.status.setText(status)
+    settle(1.0)
+    window.grab().save(str(out / f"compare{suffix}.png"))
+
+    welcome = window.library.show_welcome()
+    settle()
+    window.grab().save(str(out / f"welcome{suffix}.png"))
+    welcome.status.clear()
+    window.library.show_chat()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,11 @@ class ConversationView(QScrollArea):
         self._layout = QVBoxLayout(inner)
         self._layout.setContentsMargins(16, 12, 16, 12)
         self._layout.setSpacing(10)
+        self.context_note = QLabel("", inner)
+        self.context_note.setObjectName("hint")
+        self.context_note.setWordWrap(True)
+        self.context_note.hide()
+        self._layout.addWidget(self.context_note)
         self.earlier = QPushButton("Show earlier messages", inner)
         self.earlier.clicked.connect(self._on_earlier_clicked)
         self.earlier.hide()
@@ -75,6 +80,11 @@ class ConversationView(QScrollArea):
         self.set_empty_text("" if messages else self.empty.text())
         self._stick_to_bottom = True
         QTimer.singleShot(0, self.scroll_to_bottom)
+
+    def set_context_note(self, text: str) -> None:
+        """How much of the earlier reasoning the model sees (per the family's policy)."""
+        self.context_note.setText(text)
+        self.context_note.setVisible(bool(text))
 
     def set_empty_text(self, text: str) -> None:
         self.empty.setText(text)
@@ -116,8 +126,8 @@ class ConversationView(QScrollArea):
 
     def _insert(self, w: MessageWidget, position: int) -> None:
         self._connect(w)
-        # layout: [earlier button, empty label, *widgets, stretch]
-        self._layout.insertWidget(2 + position, w)
+        # layout: [context note, earlier button, empty label, *widgets, stretch]
+        self._layout.insertWidget(3 + position, w)
         self.widgets.insert(position, w)
         self.empty.hide()
 

@@ -232,11 +232,13 @@ class TraceWidget(QFrame):
     """The live, collapsible reasoning trace.
 
     Signals:
-        answer_now_clicked(): the user wants the answer now.
+        answer_now_clicked(): the user wants the answer now (the header's button, or the
+            "going in circles" banner's).
     """
 
     answer_now_clicked = Signal()
     MAX_BODY_HEIGHT = 260
+    LOOP_TEXT = "The model seems to be going in circles."
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -247,6 +249,7 @@ class TraceWidget(QFrame):
         self.elapsed_s = 0.0
         self.live = True
         self.state: ReasoningState | None = None
+        self.end_reason: str | None = None  # why Ponder ended the reasoning, if it did
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.setSpacing(2)
@@ -271,6 +274,7 @@ class TraceWidget(QFrame):
         self.answer_now.clicked.connect(self.answer_now_clicked)
         row.addWidget(self.answer_now)
         layout.addLayout(row)
+        layout.addWidget(self._build_loop_banner())
         self.body = _TraceBody(self)
         self.body.setReadOnly(True)
         self.body.setObjectName("traceBody")
@@ -284,6 +288,57 @@ class TraceWidget(QFrame):
         self._injected.setForeground(QColor("#b35c00"))
         self._injected.setBackground(QColor(255, 170, 0, 40))
         self._update_header()
+
+    def _build_loop_banner(self) -> QFrame:
+        """The inline "going in circles" banner (hidden until the engine reports a loop)."""
+        self.loop_banner = QFrame(self)
+        self.loop_banner.setObjectName("loopBanner")
+        self.loop_banner.setStyleSheet(
+            "#loopBanner { background: rgba(255, 170, 0, 40); border-radius: 4px; }"
+        )
+        self.loop_banner.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        row = QHBoxLayout(self.loop_banner)
+        row.setContentsMargins(8, 2, 4, 2)
+        texts = QVBoxLayout()
+        texts.setSpacing(0)
+        self.loop_label = QLabel(self.LOOP_TEXT, self.loop_banner)
+        texts.addWidget(self.loop_label)
+        self.loop_passage = QLabel(self.loop_banner)  # what it repeats, on one line
+        self.loop_passage.setObjectName("loopPassage")
+        self.loop_passage.setStyleSheet("#loopPassage { font-style: italic; }")
+        self.loop_passage.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        texts.addWidget(self.loop_passage)
+        row.addLayout(texts, 1)
+        self.loop_answer_now = QToolButton(self.loop_banner)
+        self.loop_answer_now.setText("Answer now")
+        self.loop_answer_now.setToolTip("Stop thinking and answer from what it has so far")
+        self.loop_answer_now.clicked.connect(self._on_loop_answer_now_clicked)
+        row.addWidget(self.loop_answer_now)
+        self.loop_keep = QToolButton(self.loop_banner)
+        self.loop_keep.setText("Keep thinking")
+        self.loop_keep.setToolTip("Dismiss; the model goes on thinking")
+        self.loop_keep.clicked.connect(self.loop_banner.hide)
+        row.addWidget(self.loop_keep)
+        self.loop_banner.hide()
+        return self.loop_banner
+
+    def show_loop(self, passage: str, repeats: int = 0) -> None:
+        """The engine says the reasoning repeats ``passage``: offer to end it (while live)."""
+        if not self.live:
+            return
+        shown = " ".join(passage.split())
+        if len(shown) > 300:
+            shown = shown[:299] + "…"
+        times = f" ({repeats} times)" if repeats else ""
+        self.loop_label.setToolTip(f"Repeated{times}: {shown}" if shown else "")
+        self.loop_passage.setToolTip(self.loop_label.toolTip())
+        self.loop_passage.setText(f"\u201c{shown[:160]}\u201d" if shown else "")
+        self.loop_passage.setVisible(bool(shown))
+        self.loop_banner.show()
+
+    def _on_loop_answer_now_clicked(self) -> None:
+        self.loop_banner.hide()
+        self.answer_now_clicked.emit()
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -305,7 +360,11 @@ class TraceWidget(QFrame):
             "budget": "budget reached",
             "answer_now": "answer now",
             "think_longer": "think longer",
+            "loop": "going in circles: answer now",
         }
+        if reason in ("budget", "answer_now", "loop"):
+            self.end_reason = reason
+            self.loop_banner.hide()
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(
@@ -345,6 +404,7 @@ class TraceWidget(QFrame):
         if tokens is not None:
             self.tokens = tokens
         self.answer_now.hide()
+        self.loop_banner.hide()
         self._update_header()
         if collapse:
             self.set_collapsed(True)
@@ -365,6 +425,8 @@ class TraceWidget(QFrame):
         else:
             out = f"Thought for {self.elapsed_s:.0f} s · {_fmt_tokens(self.tokens)}"
             note = _STATE_NOTES.get(self.state) if self.state else None
+            if self.state is ReasoningState.ANSWER_NOW and self.end_reason == "loop":
+                note = "stopped early: it was going in circles"
             if note:
                 out += f" — {note}"
         if self.budget:

@@ -17,10 +17,12 @@ class ModelBar(QWidget):
     """Signals:
     open_clicked(): choose a model file (Ctrl+L).
     unload_clicked(): unload the model.
+    library_clicked(): open the model library (Ctrl+Shift+L).
     """
 
     open_clicked = Signal()
     unload_clicked = Signal()
+    library_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +46,10 @@ class ModelBar(QWidget):
         self.open_button.setToolTip("Choose a GGUF model file (Ctrl+L)")
         self.open_button.clicked.connect(self.open_clicked)
         row.addWidget(self.open_button)
+        self.library_button = QPushButton("Library", self)
+        self.library_button.setToolTip("Find, download and manage models (Ctrl+Shift+L)")
+        self.library_button.clicked.connect(self.library_clicked)
+        row.addWidget(self.library_button)
         self.unload_button = QPushButton("Unload", self)
         self.unload_button.clicked.connect(self.unload_clicked)
         self.unload_button.hide()

@@ -58,6 +58,12 @@ class SettingsPanel(QWidget):
         self.max_tokens.setSpecialValueText("no limit")
         self.max_tokens.setToolTip("Cap on reasoning + answer tokens per message")
         form.addRow("Max tokens", self.max_tokens)
+        self.seed = QSpinBox()
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setSpecialValueText("random")
+        self.seed.setValue(-1)
+        self.seed.setToolTip("A fixed seed makes an answer reproducible")
+        form.addRow("Seed", self.seed)
         self.preset_label = QLabel("", self)
         self.preset_label.setObjectName("hint")
         self.preset_label.setWordWrap(True)
@@ -111,6 +117,9 @@ class SettingsPanel(QWidget):
             box.setValue(box.minimum())
         self.top_k.setValue(-1)
 
+    def seed_value(self) -> int | None:
+        return None if self.seed.value() < 0 else self.seed.value()
+
     def sampling(self) -> Sampling:
         def val(box: QDoubleSpinBox) -> float | None:
             return None if box.value() <= box.minimum() else round(box.value(), 3)
@@ -131,6 +140,7 @@ class SettingsPanel(QWidget):
             box.setValue(box.minimum() if value is None else value)
         self.top_k.setValue(-1 if s.top_k is None else s.top_k)
         self.max_tokens.setValue(s.max_tokens or 0)
+        self.seed.setValue(-1 if s.seed is None else s.seed)
         self.ctx.setValue(s.n_ctx or 0)
         self.gpu_layers.setValue(-2 if s.n_gpu_layers is None else s.n_gpu_layers)
         self.threads.setValue(s.n_threads or 0)
@@ -146,6 +156,7 @@ class SettingsPanel(QWidget):
             sampling.min_p,
         )
         s.max_tokens = self.max_tokens.value() or None
+        s.seed = None if self.seed.value() < 0 else self.seed.value()
         s.n_ctx = self.ctx.value() or None
         s.n_gpu_layers = None if self.gpu_layers.value() == -2 else self.gpu_layers.value()
         s.n_threads = self.threads.value() or None

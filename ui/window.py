@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSplitter,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -27,7 +28,7 @@ from app.events import Event, EventKind
 from app.families import get_family
 from app.request import GenerationRequest
 from app.settings import Settings, load_settings, save_settings
-from app.store.domain import GenerationSettings, ModelRef
+from app.store.domain import GenerationSettings, Message, ModelRef
 from app.store.errors import DatabaseUnusableError
 from app.store.factory import open_store
 from app.store.recorder import AnswerRecorder
@@ -35,15 +36,17 @@ from app.store.store import Store
 from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
 from ui.composer import Composer
+from ui.context_note import context_note
 from ui.conversation_list import ConversationListModel, IdRole, SearchResultModel
 from ui.conversation_view import ConversationView
+from ui.library_shell import LibraryShell
 from ui.message_view import MessageWidget
 from ui.model_bar import ModelBar
 from ui.settings_panel import SettingsPanel
 
 log = logging.getLogger(__name__)
 
-EMPTY_NO_MODEL = "Open a GGUF model to start (Ctrl+L)."
+EMPTY_NO_MODEL = "Open a GGUF model to start (Ctrl+L), or find one in the Library (Ctrl+Shift+L)."
 EMPTY_READY = "Ask something. The model's reasoning streams above its answer."
 
 
@@ -63,7 +66,13 @@ class _Active:
 class MainWindow(QMainWindow):
     """The window a person lives in."""
 
-    def __init__(self, *, bridge: EngineBridge | None = None, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        bridge: EngineBridge | None = None,
+        store: Store | None = None,
+        first_run: bool = True,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("Ponder")
         self.resize(1200, 800)
@@ -90,7 +99,11 @@ class MainWindow(QMainWindow):
         splitter.addWidget(center)
         splitter.setStretchFactor(1, 1)
         splitter.setSizes([260, 940])
-        self.setCentralWidget(splitter)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(splitter)
+        self.chat_page = splitter
+        self.setCentralWidget(self.stack)
+        self.library = LibraryShell(self)
 
         self.settings_panel = SettingsPanel(self)
         self.settings_dock = QDockWidget("Settings", self)
@@ -118,6 +131,8 @@ class MainWindow(QMainWindow):
         self.new_chat()
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
+        if first_run:
+            self.library.check_first_run()
 
     # -- construction ---------------------------------------------------------------------------
 
@@ -161,6 +176,7 @@ class MainWindow(QMainWindow):
         self.composer.send_clicked.connect(self.send)
         self.composer.stop_clicked.connect(self.stop)
         self.model_bar.open_clicked.connect(self.choose_model)
+        self.model_bar.library_clicked.connect(self.library.show_library)
         self.model_bar.unload_clicked.connect(self._on_model_bar_unload_clicked)
         self.bridge.load_progressed.connect(self.model_bar.set_progress)
         self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
@@ -185,6 +201,7 @@ class MainWindow(QMainWindow):
         add(QKeySequence(QKeySequence.StandardKey.New), self.new_chat, "New chat")
         add("Ctrl+K", self.focus_search, "Search")
         add("Ctrl+L", self.choose_model, "Open model")
+        add("Ctrl+Shift+L", lambda: self.library.show_library(), "Library…")
         add("Ctrl+R", self.regenerate_last, "Regenerate")
         add("Ctrl+Return", self.answer_now, "Answer now")
         add(
@@ -220,7 +237,14 @@ class MainWindow(QMainWindow):
         if self._active is not None:
             return
         self.conversation_id = conversation_id
-        self.view.set_messages(self.store.active_path(conversation_id))
+        path = self.store.active_path(conversation_id)
+        self.view.set_messages(path)
+        self._update_context_note(path)
+
+    def _update_context_note(self, path: list[Message]) -> None:
+        info = self.bridge.info
+        family = get_family(info.family_id if info else "generic")
+        self.view.set_context_note(context_note(path, family) if family.reasons else "")
 
     def focus_search(self) -> None:
         self.search_box.setFocus()
@@ -420,6 +444,7 @@ class MainWindow(QMainWindow):
             sampling=self.settings_panel.sampling(),
             thinking=thinking,
             max_tokens=self.settings_panel.max_tokens.value() or None,
+            seed=self.settings_panel.seed_value(),
         )
         widget = MessageWidget("assistant", recorder.message_id)
         widget.set_streaming(True)
@@ -495,7 +520,14 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"{n} earlier message(s) left out to fit the context window.", 8000
             )
-        elif kind in (EventKind.WARNING, EventKind.REASONING_LOOP):
+        elif kind is EventKind.REASONING_LOOP:
+            if event.data.get("policy") == "answer":  # the engine ends the reasoning itself
+                self.statusBar().showMessage(
+                    "The model was going in circles; it was asked to answer now.", 8000
+                )
+            else:  # warn: the banner's Answer now → answer_now(), Keep thinking dismisses
+                w.ensure_trace().show_loop(event.text, int(event.data.get("repeats", 0)))
+        elif kind is EventKind.WARNING:
             self.statusBar().showMessage(event.text, 8000)
         elif kind is EventKind.STATS and event.stats is not None:
             stats = event.stats
@@ -544,6 +576,7 @@ class MainWindow(QMainWindow):
             if path:
                 last = path[-1]
                 active.widget.set_siblings(last.sibling_index, max(1, len(last.sibling_ids)))
+                self._update_context_note(path)
 
     # -- branches ---------------------------------------------------------------------------------
 
@@ -617,6 +650,7 @@ class MainWindow(QMainWindow):
         for cid in list(self._pending_delete):
             self.store.delete_conversation(cid)
         self._pending_delete.clear()
+        self.library.shutdown()
         self.bridge.shutdown()
         self.store.close()
         super().closeEvent(event)

@@ -1,0 +1,216 @@
+"""Answer now and the loop guard end to end: the real window (offscreen) and the real REPL.
+
+SmolLM2 behind the R1-distill template "thinks" without end; at temperature 0, asked for a
+story about the sea, it falls into a loop within ~120 tokens.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from PySide6.QtCore import Qt
+
+from app.events import ReasoningState
+from app.store.domain import MessageStatus
+from ui.window import MainWindow
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
+LOOP_PROMPT = "Tell me a long story about the sea."
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+@pytest.fixture
+def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    w = MainWindow()
+    qtbot.addWidget(w)
+    w.show()
+    r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
+    w.settings.n_ctx = 1024
+    w.settings_panel.max_tokens.setValue(200)
+    w.settings_panel.temperature.setValue(0.0)
+    w.composer.thinking.setCurrentIndex(0)  # auto: the R1 template makes it think
+    with qtbot.waitSignal(w.bridge.model_loaded, timeout=60_000):
+        w.load_model(str(smollm2), chat_template=r1)
+    yield w
+    w.close()
+
+
+def start(qtbot, w: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
+    w.composer.edit.setPlainText(text)
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    assert w._active is not None
+
+
+def saved_answer(w: MainWindow):  # type: ignore[no-untyped-def]
+    assert w.conversation_id is not None
+    return w.store.active_path(w.conversation_id)[-1]
+
+
+def test_answer_now_button_on_the_live_trace(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    window.settings_panel.max_tokens.setValue(100)
+    start(qtbot, window, LOOP_PROMPT)
+    widget = window.view.widgets[-1]
+    qtbot.waitUntil(lambda: widget.trace is not None and widget.trace.tokens > 8, timeout=60_000)
+    trace = widget.trace
+    assert trace is not None and trace.live and not trace.answer_now.isHidden()
+    trace.answer_now.click()
+    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    # The trace records where and why the thinking ended; the answer follows it.
+    assert "[Ponder · answer now]" in trace.text
+    assert trace.end_reason == "answer_now"
+    assert "stopped early: answer now" in trace.header_text()
+    assert trace.answer_now.isHidden()
+    assert widget.answer.text.strip(), "the model answered after being told to"
+    saved = saved_answer(window)
+    assert saved.status is MessageStatus.COMPLETE
+    assert saved.reasoning_state is ReasoningState.ANSWER_NOW
+    assert [s.reason for s in saved.injected] == ["answer_now"]
+    assert saved.content.strip() == widget.answer.text.strip()
+
+
+def test_answer_now_shortcut(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    window.settings_panel.max_tokens.setValue(100)
+    start(qtbot, window, LOOP_PROMPT)
+    widget = window.view.widgets[-1]
+    qtbot.waitUntil(lambda: widget.trace is not None and widget.trace.tokens > 8, timeout=60_000)
+    qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    assert saved_answer(window).reasoning_state is ReasoningState.ANSWER_NOW
+
+
+@pytest.mark.timeout(600)
+def test_loop_banner_then_answer_now(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    start(qtbot, window, LOOP_PROMPT)
+    widget = window.view.widgets[-1]
+    qtbot.waitUntil(
+        lambda: widget.trace is not None and not widget.trace.loop_banner.isHidden(),
+        timeout=240_000,
+    )
+    trace = widget.trace
+    assert trace is not None and trace.live
+    assert trace.loop_label.text() == "The model seems to be going in circles."
+    assert "the future is revealed" in trace.loop_label.toolTip()
+    trace.loop_answer_now.click()
+    assert trace.loop_banner.isHidden()
+    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    assert "[Ponder · answer now]" in trace.text
+    assert widget.answer.text.strip()
+    assert saved_answer(window).reasoning_state is ReasoningState.ANSWER_NOW
+
+
+# -- the REPL in a pseudo-terminal --------------------------------------------------------
+
+
+class Terminal:
+    """A child process on a pseudo-terminal: what a person sees, and keys they type."""
+
+    def __init__(self, argv: list[str]) -> None:
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: its controlling terminal is the pty, so Ctrl+C is SIGINT
+            os.environ["PYTHONPATH"] = str(ROOT)
+            os.chdir(ROOT)
+            os.execv(argv[0], argv)
+        self.pid = pid
+        self.fd = fd
+        self.screen = ""
+
+    def read_until(self, predicate, timeout: float) -> str:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while not predicate(self.screen):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out; the terminal shows:\n{self.screen[-3000:]}")
+            ready, _, _ = select.select([self.fd], [], [], min(left, 0.5))
+            if ready:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:  # the child closed the terminal
+                    data = b""
+                if not data:
+                    raise AssertionError(f"the program ended; it showed:\n{self.screen[-3000:]}")
+                self.screen += data.decode("utf-8", errors="replace")
+        return self.screen
+
+    def type(self, text: str) -> None:
+        os.write(self.fd, text.encode())
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+            try:  # keep draining so the child never blocks on a full terminal
+                if select.select([self.fd], [], [], 0.2)[0]:
+                    self.screen += os.read(self.fd, 65536).decode("utf-8", errors="replace")
+            except OSError:
+                time.sleep(0.1)
+        self.kill()
+        raise AssertionError("the program did not exit")
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        os.close(self.fd)
+
+
+def test_repl_ctrl_c_while_thinking_answers_now(smollm2: Path) -> None:
+    term = Terminal(
+        [
+            sys.executable,
+            "-m",
+            "app",
+            "chat",
+            "--model",
+            str(smollm2),
+            "--chat-template",
+            str(TEMPLATES / "deepseek-r1-distill.jinja"),
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "160",
+            "--ctx",
+            "1024",
+            "--no-save",
+        ]
+    )
+    try:
+        term.read_until(lambda s: "\n> " in s, timeout=120)
+        term.type(LOOP_PROMPT + "\r")
+        start = len(term.screen)
+        # Wait until some reasoning is on screen, then press Ctrl+C once.
+        term.read_until(lambda s: "Thinking…" in s[start:] and len(s) - start > 120, timeout=120)
+        term.type("\x03")
+        screen = term.read_until(lambda s: "\n> " in s[start:], timeout=180)
+        turn = ANSI.sub("", screen[start:])
+        assert "[answer now]" in turn, turn
+        after = turn.split("[answer now]", 1)[1]
+        stats = next(line for line in after.splitlines() if line.startswith("──"))
+        assert "answer tokens" in stats and "cancelled" not in stats, stats
+        content = after.split("final answer now.", 1)[1].split("──", 1)[0]
+        assert content.strip(), f"no answer after answer now: {turn!r}"
+        term.type("/exit\r")
+        assert term.wait(timeout=30) == 0
+    finally:
+        term.close()

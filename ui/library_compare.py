@@ -1,0 +1,344 @@
+"""Compare: one prompt to two local models side by side, each in its own engine worker.
+
+Each column owns an :class:`EngineBridge` (its own worker process), shows its live trace,
+answer and stats (time to first token, thinking time, tokens/s). Both answers are saved as
+siblings of the same question in one conversation: a linked pair the chat's sibling
+navigation flips between. Two models that would not fit in memory together are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.errors import PonderError
+from app.events import Event, EventKind
+from app.library.fit import MachineMemory, gib
+from app.library.local import LocalModel
+from app.request import GenerationRequest
+from app.store.domain import ModelRef
+from app.store.recorder import AnswerRecorder
+from backends.base import LoadParams, ModelInfo
+from ui.bridge import EngineBridge
+from ui.message_view import MessageWidget
+
+if TYPE_CHECKING:
+    from ui.window import MainWindow
+
+
+def both_fit(a: LocalModel, b: LocalModel, n_ctx: int | None, machine: MachineMemory) -> str | None:
+    """None when both models fit in memory at once, else why not."""
+    need = a.fit(n_ctx, machine).total + b.fit(n_ctx, machine).total
+    have = machine.ram_budget + (0 if machine.unified else machine.gpu_budget)
+    if need > have:
+        return (
+            f"These two models need about {gib(need)} together at {n_ctx or 8192:,} tokens of "
+            "context; "
+            f"this machine has about {gib(have)} for models. Pick smaller models or quantizations."
+        )
+    return None
+
+
+def compare_message(message_id: int, parent: QWidget) -> MessageWidget:
+    """An answer widget without the chat's actions that do not apply here."""
+    widget = MessageWidget("assistant", message_id, parent)
+    widget.regenerate_button.hide()
+    widget.delete_button.hide()
+    return widget
+
+
+class CompareColumn(QWidget):
+    """One model's side.
+
+    Signals:
+        finished(): its answer is complete (or failed).
+    """
+
+    finished = Signal()
+
+    def __init__(self, parent: QWidget | None = None, bridge: EngineBridge | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge or EngineBridge(parent=self)
+        self.models = QComboBox(self)
+        self.status = QLabel(self)
+        self.status.setObjectName("hint")
+        self.status.setWordWrap(True)
+        self.scroll_area = QScrollArea(self)
+        self.scroll_area.setWidgetResizable(True)
+        self.holder = QWidget(self.scroll_area)
+        self._holder_layout = QVBoxLayout(self.holder)
+        self._holder_layout.addStretch(1)
+        self.scroll_area.setWidget(self.holder)
+        col = QVBoxLayout(self)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.addWidget(self.models)
+        col.addWidget(self.status)
+        col.addWidget(self.scroll_area, 1)
+        self.widget: MessageWidget | None = None
+        self.recorder: AnswerRecorder | None = None
+        self.request_id: int | None = None
+        self.running = False
+        self._pending: GenerationRequest | None = None
+        self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
+        self.bridge.load_failed.connect(self._on_bridge_load_failed)
+        self.bridge.events_arrived.connect(self._on_bridge_events_arrived)
+        self.bridge.request_finished.connect(self._on_bridge_request_finished)
+
+    def set_models(self, models: list[LocalModel]) -> None:
+        current = self.models.currentData()
+        self.models.clear()
+        for m in models:
+            if m.usable:
+                self.models.addItem(f"{m.name} · {m.quant or '?'} · {gib(m.size)}", m)
+        for i in range(self.models.count()):
+            if current is not None and self.models.itemData(i).path == current.path:
+                self.models.setCurrentIndex(i)
+
+    def model(self) -> LocalModel | None:
+        data = self.models.currentData()
+        return data if isinstance(data, LocalModel) else None
+
+    def start(
+        self, params: LoadParams, request: GenerationRequest, recorder: AnswerRecorder
+    ) -> None:
+        """Load the model if another one is loaded, then generate."""
+        if self.widget is not None:
+            self.widget.deleteLater()
+        self.widget = compare_message(recorder.message_id, self.holder)
+        self.widget.set_streaming(True)
+        self._holder_layout.insertWidget(0, self.widget)
+        self.recorder = recorder
+        self.running = True
+        self.request_id = None
+        info = self.bridge.info
+        if info is not None and info.path == params.model_path and params.chat_template is None:
+            self._generate(request)
+            return
+        self._pending = request
+        self.status.setText(f"Loading {Path(params.model_path).name}…")
+        self.bridge.load(params)
+
+    def _generate(self, request: GenerationRequest) -> None:
+        assert self.recorder is not None
+        self.status.setText("Thinking…")
+        self.request_id = self.bridge.generate(request, sink=self.recorder.apply)
+
+    def _on_bridge_model_loaded(self, info: ModelInfo) -> None:
+        if self._pending is not None:
+            request, self._pending = self._pending, None
+            self._generate(request)
+
+    def _on_bridge_load_failed(self, message: str) -> None:
+        self._pending = None
+        if self.widget is not None:
+            self.widget.set_error(message)
+        self._finish()
+
+    def _on_bridge_events_arrived(self, request_id: int, events: list[Event]) -> None:
+        w = self.widget
+        if w is None or request_id != self.request_id:
+            return  # a stale request's events
+        for event in events:
+            kind = event.kind
+            if kind is EventKind.REASONING:
+                w.ensure_trace().append(event.text, tokens=1)
+            elif kind is EventKind.CONTENT:
+                if w.trace is not None and w.trace.live:
+                    w.trace.finish(None, None, None, collapse=False)
+                w.answer.append(event.text)
+            elif kind is EventKind.STATS and event.stats is not None:
+                stats = event.stats
+                if w.trace is not None:
+                    w.trace.finish(
+                        stats.reasoning_state,
+                        stats.thinking_ms / 1000.0,
+                        stats.reasoning_tokens,
+                        collapse=False,
+                    )
+                info = self.bridge.info
+                w.set_stats(stats, Path(info.path).stem if info else "")
+                ttft = stats.time_to_first_token_ms
+                self.status.setText(
+                    f"first token {ttft / 1000:.2f} s · thinking {stats.thinking_ms / 1000:.1f} s"
+                    f" · {stats.decode_tokens_per_s:.1f} tok/s"
+                    if ttft is not None
+                    else f"{stats.decode_tokens_per_s:.1f} tok/s"
+                )
+            elif kind is EventKind.ERROR:
+                w.set_error(event.text)
+                self._finish()
+            elif kind is EventKind.DONE:
+                if event.data.get("finish_reason") == "cancelled":
+                    w.set_error("Stopped.")
+                self._finish()
+
+    def _on_bridge_request_finished(self, request_id: int) -> None:
+        if request_id == self.request_id:
+            self._finish()
+
+    def _finish(self) -> None:
+        if not self.running:
+            return
+        self.running = False
+        if self.widget is not None:
+            self.widget.answer.finish()
+            self.widget.set_streaming(False)
+            if self.widget.trace is not None and self.widget.trace.live:
+                self.widget.trace.finish(None, None, None, collapse=False)
+        self.finished.emit()
+
+    def stop(self) -> None:
+        self._pending = None
+        self.bridge.cancel()
+
+    def shutdown(self) -> None:
+        self.bridge.shutdown()
+
+
+class CompareView(QWidget):
+    """Signals:
+    compared(int): both answers are done; the conversation id of the pair.
+    """
+
+    compared = Signal(int)
+
+    def __init__(self, window: MainWindow, machine: MachineMemory) -> None:
+        super().__init__(window.stack)
+        self.main = window
+        self.machine = machine
+        self.conversation_id: int | None = None
+        col = QVBoxLayout(self)
+        intro = QLabel(
+            "Ask two models the same question. Each runs in its own engine; both answers are "
+            "saved in the history, side by side as two answers to one question.",
+            self,
+        )
+        intro.setWordWrap(True)
+        intro.setObjectName("hint")
+        col.addWidget(intro)
+        columns = QHBoxLayout()
+        self.left = CompareColumn(self)
+        self.right = CompareColumn(self)
+        columns.addWidget(self.left, 1)
+        columns.addWidget(self.right, 1)
+        col.addLayout(columns, 1)
+        self.error = QLabel(self)
+        self.error.setObjectName("messageError")
+        self.error.setWordWrap(True)
+        col.addWidget(self.error)
+        row = QHBoxLayout()
+        self.prompt = QPlainTextEdit(self)
+        self.prompt.setPlaceholderText("One question for both models…")
+        self.prompt.setMaximumHeight(90)
+        row.addWidget(self.prompt, 1)
+        buttons = QVBoxLayout()
+        self.compare_button = QPushButton("Compare", self)
+        self.compare_button.setDefault(True)
+        self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setEnabled(False)
+        buttons.addWidget(self.compare_button)
+        buttons.addWidget(self.stop_button)
+        row.addLayout(buttons)
+        col.addLayout(row)
+        self.compare_button.clicked.connect(self.compare)
+        self.stop_button.clicked.connect(self._on_stop_button_clicked)
+        self.left.finished.connect(self._on_column_finished)
+        self.right.finished.connect(self._on_column_finished)
+
+    def set_models(self, models: list[LocalModel]) -> None:
+        self.left.set_models(models)
+        self.right.set_models(models)
+        if self.right.models.count() > 1 and self.right.models.currentIndex() == 0:
+            self.right.models.setCurrentIndex(1)
+
+    @property
+    def running(self) -> bool:
+        return self.left.running or self.right.running
+
+    def compare(
+        self,
+        *,
+        templates: tuple[str | None, str | None] = (None, None),
+        max_tokens: int | None = None,
+    ) -> bool:
+        """Send the prompt to both models; False (and a message) when it cannot start."""
+        text = self.prompt.toPlainText().strip()
+        a, b = self.left.model(), self.right.model()
+        self.error.clear()
+        if self.running:
+            return False
+        if not text:
+            self.error.setText("Write a question first.")
+            return False
+        if a is None or b is None:
+            self.error.setText("Choose two models (the library lists the ones on this machine).")
+            return False
+        n_ctx = self.main.settings.n_ctx
+        refused = both_fit(a, b, n_ctx, self.machine)
+        if refused:
+            self.error.setText(refused)
+            return False
+        store = self.main.store
+        try:
+            conv = store.create_conversation(model=_ref(a))
+            user = store.add_user_message(conv.id, text)
+            history = store.chat_history(conv.id)
+            rec_a = store.start_answer(conv.id, parent_id=user.id, model=_ref(a))
+            rec_b = store.start_answer(conv.id, parent_id=user.id, model=_ref(b))
+        except PonderError as err:
+            self.error.setText(f"Could not save the question: {err}")
+            return False
+        self.conversation_id = conv.id
+        request = GenerationRequest(
+            messages=tuple(history),
+            system_prompt=None,
+            sampling=self.main.settings_panel.sampling(),
+            thinking=self.main.composer.thinking_control(),
+            max_tokens=max_tokens or self.main.settings_panel.max_tokens.value() or None,
+        )
+        for column, model, rec, template in (
+            (self.left, a, rec_a, templates[0]),
+            (self.right, b, rec_b, templates[1]),
+        ):
+            params = self.main.load_params(str(model.path))
+            if template is not None:
+                params = replace(params, chat_template=template)
+            column.start(params, request, rec)
+        self.compare_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.main.refresh_conversations()
+        return True
+
+    def _on_stop_button_clicked(self) -> None:
+        self.left.stop()
+        self.right.stop()
+
+    def _on_column_finished(self) -> None:
+        if self.running:
+            return
+        self.compare_button.setEnabled(True)
+        self.stop_button.setEnabled(False)
+        self.main.refresh_conversations()
+        if self.conversation_id is not None:
+            self.compared.emit(self.conversation_id)
+
+    def shutdown(self) -> None:
+        self.left.shutdown()
+        self.right.shutdown()
+
+
+def _ref(m: LocalModel) -> ModelRef:
+    return ModelRef(m.path.stem, None, m.size, str(m.path))
