@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QLabel,
@@ -16,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.families import Family
-from app.request import Sampling
+from app.request import LoopPolicy, Sampling
 from app.settings import Settings
 
 
@@ -99,6 +100,17 @@ class SettingsPanel(QWidget):
         self.advice.setObjectName("hint")
         self.advice.setWordWrap(True)
         outer.addWidget(self.advice)
+        loop_row = QFormLayout()
+        self.on_loop = QComboBox(self)
+        for label, policy in (
+            ("warn me", LoopPolicy.WARN),
+            ("stop thinking and answer", LoopPolicy.ANSWER),
+            ("do nothing", LoopPolicy.OFF),
+        ):
+            self.on_loop.addItem(label, policy)
+        self.on_loop.setToolTip("What happens when the model's reasoning goes in circles")
+        loop_row.addRow("When it goes in circles", self.on_loop)
+        outer.addLayout(loop_row)
         self.collapse = QCheckBox("Collapse the reasoning when the answer starts", self)
         self.collapse.setChecked(True)
         outer.addWidget(self.collapse)
@@ -116,6 +128,10 @@ class SettingsPanel(QWidget):
         for box in (self.temperature, self.top_p, self.min_p):
             box.setValue(box.minimum())
         self.top_k.setValue(-1)
+
+    def loop_policy(self) -> LoopPolicy:
+        policy = self.on_loop.currentData()
+        return policy if isinstance(policy, LoopPolicy) else LoopPolicy.WARN
 
     def seed_value(self) -> int | None:
         return None if self.seed.value() < 0 else self.seed.value()
@@ -146,6 +162,10 @@ class SettingsPanel(QWidget):
         self.threads.setValue(s.n_threads or 0)
         self.system_prompt.setPlainText(s.system_prompt)
         self.collapse.setChecked(s.collapse_trace)
+        index = self.on_loop.findData(
+            LoopPolicy(s.on_loop) if s.on_loop in ("warn", "answer", "off") else LoopPolicy.WARN
+        )
+        self.on_loop.setCurrentIndex(max(index, 0))
 
     def store_into(self, s: Settings) -> None:
         sampling = self.sampling()
@@ -162,3 +182,4 @@ class SettingsPanel(QWidget):
         s.n_threads = self.threads.value() or None
         s.system_prompt = self.system_prompt.toPlainText()
         s.collapse_trace = self.collapse.isChecked()
+        s.on_loop = self.loop_policy().value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -437,7 +438,9 @@ class MainWindow(QMainWindow):
         self.refresh_conversations()
 
     def _start(self, history: list, recorder: AnswerRecorder, system: str | None) -> None:  # type: ignore[type-arg]
-        thinking = self.composer.thinking_control()
+        thinking = dataclasses.replace(
+            self.composer.thinking_control(), on_loop=self.settings_panel.loop_policy()
+        )
         request = GenerationRequest(
             messages=tuple(history),
             system_prompt=system,
