@@ -175,6 +175,7 @@ class Terminal:
         os.close(self.fd)
 
 
+@pytest.mark.timeout(900)
 def test_repl_ctrl_c_while_thinking_answers_now(smollm2: Path) -> None:
     term = Terminal(
         [
@@ -189,20 +190,20 @@ def test_repl_ctrl_c_while_thinking_answers_now(smollm2: Path) -> None:
             "--temperature",
             "0",
             "--max-tokens",
-            "160",
+            "400",
             "--ctx",
             "1024",
             "--no-save",
         ]
     )
     try:
-        term.read_until(lambda s: "\n> " in s, timeout=120)
+        term.read_until(lambda s: "\n> " in s, timeout=300)
         term.type(LOOP_PROMPT + "\r")
         start = len(term.screen)
         # Wait until some reasoning is on screen, then press Ctrl+C once.
-        term.read_until(lambda s: "Thinking…" in s[start:] and len(s) - start > 120, timeout=120)
+        term.read_until(lambda s: "Thinking…" in s[start:] and len(s) - start > 120, timeout=300)
         term.type("\x03")
-        screen = term.read_until(lambda s: "\n> " in s[start:], timeout=180)
+        screen = term.read_until(lambda s: "\n> " in s[start:], timeout=300)
         turn = ANSI.sub("", screen[start:])
         assert "[answer now]" in turn, turn
         after = turn.split("[answer now]", 1)[1]
