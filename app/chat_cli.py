@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from app.cli_args import non_negative_int, positive_int
 from app.errors import PonderError
 from app.events import Event, EventKind, Stats
 from app.request import (
@@ -29,18 +30,8 @@ ITALIC = "\x1b[3m"
 RESET = "\x1b[0m"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
-    return value
+_positive_int = positive_int
+_non_negative_int = non_negative_int
 
 
 def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import TYPE_CHECKING
 
+from app.cli_args import non_negative_int, positive_int
 from app.errors import PonderError
 
 if TYPE_CHECKING:
@@ -25,18 +26,8 @@ DEFAULT_PORT = 8642
 API_KEY_ENV = "PONDER_API_KEY"
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
-    return value
+_positive_int = positive_int
+_non_negative_int = non_negative_int
 
 
 def _port(text: str) -> int:
