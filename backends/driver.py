@@ -26,14 +26,23 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
+from app.errors import PonderError
+from app.events import (
+    Event,
+    EventKind,
+    FinishReason,
+    ReasoningState,
+    Stats,
+    done_event,
+    error_event,
+)
 from app.families import Family
 from app.loop_guard import LoopGuard, LoopHit
 from app.prompting import plan_prompt, prompt_prefilled
 from app.reasoning import ReasoningSplitter, SegmentKind
 from app.request import GenerationRequest, LoopPolicy, Sampling
 from app.templates import ChatTemplate
-from backends.base import Control
+from backends.base import Control, ModelInfo
 
 #: Tokens kept free for the answer when the prompt is trimmed to the context window.
 DEFAULT_ANSWER_RESERVE = 1024
@@ -414,3 +423,42 @@ class Generation:
             finish_reason=finish,
             reasoning_state=state,
         )
+
+
+def run_generation(
+    model: TokenModel,
+    family: Family,
+    template: ChatTemplate,
+    info: ModelInfo,
+    request: GenerationRequest,
+    request_id: int,
+    control: Control,
+) -> Iterator[Event]:
+    """One request's events for a local engine; a failure becomes its last (ERROR) event.
+
+    The worker stays alive whatever happens here: a user error (template, context) is
+    reported as it is, anything else as "generation failed" with its type.
+    """
+    if info.template_source == "fallback":
+        yield Event(
+            EventKind.WARNING,
+            request_id,
+            "this model file has no usable chat template; using ChatML "
+            "(pass a template with --chat-template if the answers look wrong)",
+        )
+    generation = Generation(
+        model,
+        family,
+        template,
+        request,
+        request_id,
+        control,
+        bos_token=info.bos_token,
+        eos_token=info.eos_token,
+    )
+    try:
+        yield from generation.events()
+    except PonderError as err:
+        yield error_event(request_id, str(err))
+    except Exception as err:  # a bug or an engine failure: report it, keep the worker alive
+        yield error_event(request_id, f"generation failed: {type(err).__name__}: {err}")

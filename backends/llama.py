@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import EngineError, ModelFileError, TemplateError
-from app.events import Event, EventKind, error_event
+from app.events import Event, EventKind
 from app.families import detect_family
 from app.gguf import read_header
 from app.request import GenerationRequest
 from app.templates import CHATML_TEMPLATE, ChatTemplate
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
-from backends.driver import Generation, ResolvedSampling
+from backends.driver import ResolvedSampling, run_generation
 
 ProgressFn = Callable[[float], None]
 
@@ -265,29 +265,9 @@ class LlamaEngine:
     def stream(
         self, request: GenerationRequest, request_id: int, control: Control
     ) -> Iterator[Event]:
-        generation = Generation(
-            self,
-            self._family,
-            self._template,
-            request,
-            request_id,
-            control,
-            bos_token=self.info.bos_token,
-            eos_token=self.info.eos_token,
+        yield from run_generation(
+            self, self._family, self._template, self.info, request, request_id, control
         )
-        if self.info.template_source == "fallback":
-            yield Event(
-                EventKind.WARNING,
-                request_id,
-                "this model file has no usable chat template; using ChatML "
-                "(pass a template with --chat-template if the answers look wrong)",
-            )
-        try:
-            yield from generation.events()
-        except (TemplateError, EngineError, ModelFileError) as err:
-            yield error_event(request_id, str(err))
-        except Exception as err:  # a bug or a llama.cpp failure: report, keep the worker alive
-            yield error_event(request_id, f"generation failed: {type(err).__name__}: {err}")
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from app.errors import EngineError, ModelFileError, TemplateError
-from app.events import Event, EventKind, error_event
+from app.events import Event, EventKind
 from app.families import detect_family
 from app.request import GenerationRequest
 from app.templates import CHATML_TEMPLATE, ChatTemplate
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
-from backends.driver import Generation, ResolvedSampling
+from backends.driver import ResolvedSampling, run_generation
 
 ProgressFn = Callable[[float], None]
 
@@ -337,32 +337,20 @@ class MlxEngine:
     def stream(
         self, request: GenerationRequest, request_id: int, control: Control
     ) -> Iterator[Event]:
-        generation = Generation(
-            self,
-            self._family,
-            self._template,
-            request,
-            request_id,
-            control,
-            bos_token=self.info.bos_token,
-            eos_token=self.info.eos_token,
-        )
         self._mx.reset_peak_memory()
-        try:
-            for event in generation.events():
-                if event.kind is EventKind.STATS:
-                    peak = int(self._mx.get_peak_memory())
-                    event = Event(
-                        event.kind,
-                        event.request_id,
-                        data={"peak_memory_bytes": peak},
-                        stats=event.stats,
-                    )
-                yield event
-        except (TemplateError, EngineError, ModelFileError) as err:
-            yield error_event(request_id, str(err))
-        except Exception as err:  # a bug or an MLX failure: report, keep the worker alive
-            yield error_event(request_id, f"generation failed: {type(err).__name__}: {err}")
+        events = run_generation(
+            self, self._family, self._template, self.info, request, request_id, control
+        )
+        for event in events:
+            if event.kind is EventKind.STATS:
+                peak = int(self._mx.get_peak_memory())
+                event = Event(
+                    event.kind,
+                    event.request_id,
+                    data={"peak_memory_bytes": peak},
+                    stats=event.stats,
+                )
+            yield event
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text))

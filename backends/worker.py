@@ -85,7 +85,7 @@ def open_engine(params: LoadParams, progress: Any) -> Engine:
 #: Text pieces that arrive closer together than this are sent as one event. At CPU speeds
 #: (a token every 10+ ms) every token still goes alone; at GPU speeds this cuts the pickling
 #: and pipe writes per token — work that would compete with decoding for the CPU.
-COALESCE_S = 0.03
+COALESCE_S = 0.012
 _TEXT_KINDS = (EventKind.REASONING, EventKind.CONTENT)
 
 
