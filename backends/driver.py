@@ -149,12 +149,15 @@ class Generation:
         self._reserve = answer_reserve
         self._fmt = family.reasoning
         # Raw text generated so far (injections included) and each generated token's end in it.
-        self._raw = ""
+        # Appended to per token: a list (joined only when "think longer" must cut it), since
+        # `str +=` on an attribute copies the whole trace every token.
+        self._raw_parts: list[str] = []
+        self._raw_len = 0
         self._token_ends: list[int] = []
         self._generated: list[int] = []
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._splitter = ReasoningSplitter(self._fmt)
-        self._splitter_base = 0  # offset of the current splitter's first character in _raw
+        self._splitter_base = 0  # offset of the current splitter's first character in the raw text
         self._reasoning_tokens = 0
         self._content_tokens = 0
         self._waits = 0
@@ -242,7 +245,7 @@ class Generation:
                 break
             yield restart.event
             self._generated.extend(restart.tokens)
-            self._token_ends.extend([len(self._raw)] * len(restart.tokens))
+            self._token_ends.extend([self._raw_len] * len(restart.tokens))
             if len(self._generated) >= max_new:
                 finish = FinishReason.LENGTH
                 break
@@ -264,11 +267,15 @@ class Generation:
 
     # -- per token ---------------------------------------------------------------------------
 
+    def _append_raw(self, text: str) -> None:
+        self._raw_parts.append(text)
+        self._raw_len += len(text)
+
     def _on_token(self, token: int, clock: _Clock) -> tuple[list[Event], _Restart | None]:
         self._generated.append(token)
         text = self._decoder.decode(self._model.piece(token))
-        self._raw += text
-        self._token_ends.append(len(self._raw))
+        self._append_raw(text)
+        self._token_ends.append(self._raw_len)
         was_reasoning = self._splitter.in_reasoning
         events: list[Event] = []
         restart: _Restart | None = None
@@ -335,18 +342,20 @@ class Generation:
         while keep < len(self._token_ends) and self._token_ends[keep] <= close_offset:
             keep += 1
         kept_end = self._token_ends[keep - 1] if keep else 0
-        leftover = self._raw[kept_end:close_offset]
+        raw = "".join(self._raw_parts)
+        leftover = raw[kept_end:close_offset]
         del self._generated[keep:]
         del self._token_ends[keep:]
-        self._raw = self._raw[:kept_end]
+        self._raw_parts = [raw[:kept_end]]
+        self._raw_len = kept_end
         self._decoder.reset()
         injected = thinking.wait_text
-        self._raw += leftover + injected
+        self._append_raw(leftover + injected)
         # A fresh splitter inside the reasoning; feeding it the injected text (output dropped:
         # it is reported as INJECTED) means the model's continuation is mid-trace, not a start.
         self._splitter = ReasoningSplitter(self._fmt, prefilled=True)
         self._splitter.feed(injected)
-        self._splitter_base = len(self._raw) - len(injected)
+        self._splitter_base = self._raw_len - len(injected)
         tokens = self._model.tokenize(leftover + injected)
         event = Event(
             EventKind.INJECTED,
@@ -376,7 +385,7 @@ class Generation:
             return None
         self._loop_answer = False
         message = self._request.thinking.cap_message
-        self._raw += message + self._fmt.forced_close
+        self._append_raw(message + self._fmt.forced_close)
         self._splitter.force_close()
         tokens = self._model.tokenize(message + self._fmt.forced_close)
         event = Event(
