@@ -116,14 +116,25 @@ def test_budget_closes_the_reasoning_and_the_answer_follows(mlx_engine: EngineCl
 def test_cancel_between_tokens(mlx_engine: EngineClient) -> None:
     stream = mlx_engine.generate(ask("Tell me a long story.", max_tokens=600))
     events: list[Event] = []
+    after_cancel = 0
+    cancelled = False
     for event in stream:
         events.append(event)
-        if sum(e.kind is EventKind.REASONING for e in events) == 3:
+        if event.kind is not EventKind.REASONING:
+            continue
+        if cancelled:
+            after_cancel += 1
+        elif sum(e.kind is EventKind.REASONING for e in events) == 3:
             stream.cancel()
+            cancelled = True
     assert events[-1].kind is EventKind.DONE
     assert events[-1].data["finish_reason"] == FinishReason.CANCELLED.value
+    # The worker sends text pieces that come within a few ms as one event, so an event can
+    # hold several tokens; what matters is that the engine stops at the next token: at most
+    # the pieces already queued arrive after cancel(), and nowhere near max_tokens are made.
+    assert after_cancel <= 2
     stats = events[-2].stats
-    assert stats is not None and stats.reasoning_tokens < 20
+    assert stats is not None and stats.reasoning_tokens < 150
     assert stats.reasoning_state is ReasoningState.INCOMPLETE
 
 
