@@ -195,38 +195,59 @@ def make_history(home: Path, n: int = 1000) -> None:
 
 
 def cold_start_child() -> None:
+    """Start the window the way ``ponder`` does; print when 1,000 rows are painted."""
     import psutil
-
-    t_process = psutil.Process().create_time()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from ui.crash import install_crash_handler, setup_logging
+    from ui.main import WARM_UP_DELAY_MS
     from ui.theme import apply_theme
+    from ui.warmup import warm_up
     from ui.window import MainWindow
 
+    setup_logging()
+    install_crash_handler(False)
     app = QApplication([])
     apply_theme(app)
     window = MainWindow()
     window.show()
+    QTimer.singleShot(WARM_UP_DELAY_MS, warm_up)
     result: dict[str, float] = {}
+    poll = QTimer()
+    poll.setInterval(1)
 
-    def idle() -> None:
-        result["cold_start_s"] = time.time() - t_process
-        result["rows"] = window.list_model.rowCount()
+    def check() -> None:
+        if "ready_at" not in result:
+            if window.list_model.rowCount() < 1000:
+                return
+            window.repaint()  # the filled list on screen
+            result["ready_at"] = time.time()
+            result["rows"] = window.list_model.rowCount()
+        if window._store is None:  # the store itself still opening in the background
+            return
+        poll.stop()
+        result["store_at"] = time.time()
         result["rss_mb"] = psutil.Process().memory_info().rss / 2**20
         window.close()
         app.quit()
 
-    QTimer.singleShot(0, idle)
+    poll.timeout.connect(check)
+    poll.start()
     app.exec()
     print(json.dumps(result))
 
 
 def cold_start() -> dict[str, float]:
+    """Wall time from spawning the process to the painted window with its 1,000 rows.
+
+    Timed with the parent's clock (a process's own create_time is rounded to the boot time's
+    whole second on Linux, which once added half a second here)."""
     with tempfile.TemporaryDirectory() as tmp:
         make_history(Path(tmp))
         runs = []
-        for _ in range(3):
+        for _ in range(5):
+            started = time.time()
             out = subprocess.run(
                 [sys.executable, __file__, "--cold-start-child"],
                 env=dict(os.environ, PONDER_HOME=tmp),
@@ -234,9 +255,14 @@ def cold_start() -> dict[str, float]:
                 text=True,
                 check=True,
             )
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            run = json.loads(out.stdout.strip().splitlines()[-1])
+            run["cold_start_s"] = run["ready_at"] - started
+            run["store_ready_s"] = run["store_at"] - started
+            runs.append(run)
     return {
         "cold_start_s": statistics.median(r["cold_start_s"] for r in runs),
+        "cold_start_all": [round(r["cold_start_s"], 2) for r in runs],  # type: ignore[dict-item]
+        "store_ready_s": statistics.median(r["store_ready_s"] for r in runs),
         "rows": runs[0]["rows"],
         "rss_mb": statistics.median(r["rss_mb"] for r in runs),
     }
@@ -245,6 +271,9 @@ def cold_start() -> dict[str, float]:
 def main() -> int:
     if "--cold-start-child" in sys.argv:
         cold_start_child()
+        return 0
+    if "--cold-start-only" in sys.argv:
+        print(json.dumps(cold_start()))
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PONDER_HOME"] = tmp
@@ -272,6 +301,10 @@ def main() -> int:
     )
     print(
         f"| cold start, 1,000 conversations | {c['cold_start_s']:.2f} s | ≤ 1.0 s | {ok(c['cold_start_s'] <= 1.0)} |"
+    )
+    print(
+        f"| … the store open behind it (SQLAlchemy, migrations checked) | "
+        f"{c['store_ready_s']:.2f} s | | |"
     )
     print(f"| GUI RSS, no model | {c['rss_mb']:.0f} MB | ≤ 150 MB | {ok(c['rss_mb'] <= 150)} |")
     return 0

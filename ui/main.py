@@ -8,6 +8,9 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+#: When the renderer warm-up starts, after the window is shown.
+WARM_UP_DELAY_MS = 800
+
 
 def run(
     argv: Sequence[str] = (),
@@ -46,7 +49,8 @@ def run(
     window.show()
     from ui.warmup import warm_up
 
-    warm_up()
+    # After the history list is in (it opens on a pool thread): both need the GIL.
+    QTimer.singleShot(WARM_UP_DELAY_MS, warm_up)
     if not self_test:
         if window.settings.last_model_path and os.path.exists(window.settings.last_model_path):
             window.load_model(window.settings.last_model_path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import html
 import time
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
@@ -37,9 +38,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.events import ReasoningState, Stats
-from ui.markdown import RenderResult, StreamingMarkdown, render_markdown
 from ui.math_images import MathRenderer, cached
 from ui.theme import is_dark
+
+# ui.markdown (markdown-it, Pygments) is imported by the first answer, not at start-up; the
+# warm-up thread (ui.warmup) loads it in the background soon after the window shows.
+if TYPE_CHECKING:
+    from ui.markdown import RenderResult
 
 _STATE_NOTES = {
     ReasoningState.CAPPED: "stopped at the thinking budget",
@@ -126,6 +131,8 @@ class AnswerView(AutoHeightBrowser):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        from ui.markdown import StreamingMarkdown
+
         self._stream = StreamingMarkdown()
         self._tail_start = 0
         self._code: list[str] = []
@@ -189,6 +196,8 @@ class AnswerView(AutoHeightBrowser):
     def _insert_blocks(self, cursor: QTextCursor, markdown: str) -> None:
         if not markdown.strip():
             return
+        from ui.markdown import render_markdown
+
         html_text = self._register(render_markdown(markdown, dark=is_dark()))
         if cursor.position() > 0:
             cursor.insertBlock()
@@ -213,6 +222,8 @@ class AnswerView(AutoHeightBrowser):
 
     def set_markdown(self, text: str) -> None:
         self.clear()
+        from ui.markdown import StreamingMarkdown
+
         self._stream = StreamingMarkdown()
         self._tail_start = 0
         self._code = []

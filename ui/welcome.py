@@ -21,14 +21,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.library.catalog import CatalogEntry, load_catalog
-from app.library.downloads import DownloadStatus
 from app.library.errors import HubOfflineError, HubUnreachableError
 from app.library.fit import GIB, MachineMemory, gib
-from app.library.hub import QuantVariant, RepoDetails, pick_variant, repo_details
-from ui.downloads_view import error_hint, progress_text
 from ui.library_tasks import run_task
 
+# The hub client and the download manager (huggingface_hub: half a second to import) are
+# imported when the user asks for a download, not when the page is shown at start-up.
 if TYPE_CHECKING:
+    from app.library.hub import QuantVariant, RepoDetails
     from ui.library_view import LibraryView
 
 
@@ -134,6 +134,8 @@ class WelcomePage(QWidget):
         quant = self.quant
 
         def work() -> tuple[RepoDetails, QuantVariant]:
+            from app.library.hub import pick_variant, repo_details
+
             last: Exception | None = None
             for repo in repos:
                 try:
@@ -168,6 +170,8 @@ class WelcomePage(QWidget):
                 f"({err}).\nIf you already have a GGUF model file, press “Add a model file…”."
             )
         else:
+            from ui.downloads_view import error_hint
+
             self.status.setText(f"⚠ {err}\n{error_hint(str(err))}")
 
     def _on_poll_timeout(self) -> None:
@@ -179,6 +183,9 @@ class WelcomePage(QWidget):
             self._poll.stop()
             return
         self.progress.setValue(int(info.fraction * 1000))
+        from app.library.downloads import DownloadStatus
+        from ui.downloads_view import error_hint, progress_text
+
         self.status.setText(f"{info.variant}: {progress_text(info)}")
         if info.status is DownloadStatus.COMPLETED:
             self._poll.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
@@ -31,9 +32,6 @@ from app.request import GenerationRequest
 from app.settings import Settings, load_settings, save_settings
 from app.store.domain import GenerationSettings, Message, ModelRef
 from app.store.errors import DatabaseUnusableError
-from app.store.factory import open_store
-from app.store.recorder import AnswerRecorder
-from app.store.store import Store
 from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
 from ui.composer import Composer
@@ -44,6 +42,12 @@ from ui.library_shell import LibraryShell
 from ui.message_view import MessageWidget
 from ui.model_bar import ModelBar
 from ui.settings_panel import SettingsPanel
+from ui.store_opener import LIST_LIMIT, StoreOpener
+
+if TYPE_CHECKING:
+    from app.store.domain import ConversationSummary
+    from app.store.recorder import AnswerRecorder
+    from app.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +82,11 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Ponder")
         self.resize(1200, 800)
         self.settings: Settings = load_settings()
-        self.store = store or self._open_store()
+        # Without a store given, it opens on a pool thread while the window paints (see
+        # ui.store_opener); ``self.store`` waits for it if something needs it sooner.
+        self._store: Store | None = store
+        self._opener: StoreOpener | None = None
+        self._listed_early = False
         self.bridge = bridge or EngineBridge(parent=self)
         self.conversation_id: int | None = None
         self._active: _Active | None = None
@@ -128,7 +136,10 @@ class MainWindow(QMainWindow):
         self._search_timer.setSingleShot(True)
         self._search_timer.setInterval(150)
         self._search_timer.timeout.connect(self._run_search)
-        self.refresh_conversations()
+        if store is None:
+            self._opener = StoreOpener(self._on_store_listed, self._on_store_opened, self)
+        else:
+            self.refresh_conversations()
         self.new_chat()
         if self.settings.window_geometry:
             self.restoreGeometry(QByteArray.fromBase64(self.settings.window_geometry.encode()))
@@ -137,14 +148,38 @@ class MainWindow(QMainWindow):
 
     # -- construction ---------------------------------------------------------------------------
 
-    def _open_store(self) -> Store:
-        try:
-            return open_store()
-        except DatabaseUnusableError as err:
+    @property
+    def store(self) -> Store:
+        """The history database (waits for it while it is still opening)."""
+        if self._store is None:
+            self._on_store_opened()
+        assert self._store is not None
+        return self._store
+
+    def _on_store_listed(self, conversations: list[ConversationSummary]) -> None:
+        if self._store is None:  # read from the file before the store opened
+            self._listed_early = True
+            self._show_conversations(conversations)
+
+    def _on_store_opened(self) -> None:
+        opener, self._opener = self._opener, None
+        if opener is None or self._store is not None:
+            return  # already adopted (something needed the store before this arrived)
+        opened = opener.result()
+        if opened.error is not None:
+            if not isinstance(opened.error, DatabaseUnusableError):
+                raise opened.error  # the crash handler reports it
+            from app.store.factory import open_store
+
             QMessageBox.warning(
-                self, "History database", f"{err}\nA new, empty history was started."
+                self, "History database", f"{opened.error}\nA new, empty history was started."
             )
-            return open_store(recover=True)
+            self._store = open_store(recover=True)
+            self.refresh_conversations()
+            return
+        self._store = opened.store
+        if not self._listed_early:
+            self.refresh_conversations()
 
     def _build_sidebar(self) -> QWidget:
         side = QWidget(self)
@@ -216,9 +251,10 @@ class MainWindow(QMainWindow):
     # -- conversations --------------------------------------------------------------------------
 
     def refresh_conversations(self) -> None:
-        items = [
-            c for c in self.store.list_conversations(limit=1000) if c.id not in self._pending_delete
-        ]
+        self._show_conversations(self.store.list_conversations(limit=LIST_LIMIT))
+
+    def _show_conversations(self, conversations: list[ConversationSummary]) -> None:
+        items = [c for c in conversations if c.id not in self._pending_delete]
         self.list_model.set_items(items)
         if self.conversation_id is not None:
             row = self.list_model.row_of(self.conversation_id)

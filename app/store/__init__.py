@@ -7,27 +7,72 @@ frozen dataclass from :mod:`app.store.domain`. See ``Store`` for the operations 
 
 from __future__ import annotations
 
-from app.store.domain import (
-    Conversation,
-    ConversationSummary,
-    GenerationSettings,
-    InjectedSpan,
-    Message,
-    MessageStatus,
-    ModelRef,
-    Role,
-    SearchHit,
-)
-from app.store.errors import (
-    DatabaseTooNewError,
-    DatabaseUnusableError,
-    ImportFormatError,
-    NotFoundError,
-    StorageWriteError,
-)
-from app.store.factory import open_store
-from app.store.recorder import AnswerRecorder
-from app.store.store import Store
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.store.domain import (
+        Conversation,
+        ConversationSummary,
+        GenerationSettings,
+        InjectedSpan,
+        Message,
+        MessageStatus,
+        ModelRef,
+        Role,
+        SearchHit,
+    )
+    from app.store.errors import (
+        DatabaseTooNewError,
+        DatabaseUnusableError,
+        ImportFormatError,
+        NotFoundError,
+        StorageWriteError,
+    )
+    from app.store.factory import open_store
+    from app.store.recorder import AnswerRecorder
+    from app.store.store import Store
+
+# Names are imported on first use: ``app.store.domain`` (plain dataclasses) must not pull in
+# SQLAlchemy, which costs about half a second at start-up (the window opens the store on a
+# background thread).
+_HOMES = {
+    **dict.fromkeys(
+        (
+            "Conversation",
+            "ConversationSummary",
+            "GenerationSettings",
+            "InjectedSpan",
+            "Message",
+            "MessageStatus",
+            "ModelRef",
+            "Role",
+            "SearchHit",
+        ),
+        "app.store.domain",
+    ),
+    **dict.fromkeys(
+        (
+            "DatabaseTooNewError",
+            "DatabaseUnusableError",
+            "ImportFormatError",
+            "NotFoundError",
+            "StorageWriteError",
+        ),
+        "app.store.errors",
+    ),
+    "open_store": "app.store.factory",
+    "AnswerRecorder": "app.store.recorder",
+    "Store": "app.store.store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'app.store' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)
+
 
 __all__ = [
     "AnswerRecorder",

@@ -26,11 +26,9 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from app.errors import StorageError
 from app.store.errors import DatabaseTooNewError, StorageWriteError
+from app.store.listing import SCHEMA_HEAD as SCHEMA_HEAD
 
 log = logging.getLogger(__name__)
-
-SCHEMA_HEAD = "0002"
-"""The newest migration; equal to the Alembic head (checked by a test)."""
 
 KNOWN_REVISIONS = ("0001", "0002")
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"

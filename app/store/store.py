@@ -11,7 +11,6 @@ import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ from app.store.domain import (
     SearchHit,
 )
 from app.store.errors import NotFoundError
+from app.store.listing import list_sql, summaries, when
 from app.store.schema import ConversationRow, MessageRow, utcnow
 from app.store.writer import writer_identity
 
@@ -131,17 +131,10 @@ class Store:
         self, *, limit: int | None = 100, offset: int = 0, include_archived: bool = False
     ) -> list[ConversationSummary]:
         """Pinned first, then the most recently updated (``limit=None``: all)."""
-        where = "" if include_archived else "WHERE archived = 0"
-        sql = (
-            "SELECT id, title, created_at, updated_at, pinned, archived, model_id "
-            f"FROM conversations {where} ORDER BY pinned DESC, updated_at DESC LIMIT ? OFFSET ?"
-        )
+        sql = list_sql(include_archived=include_archived)
         with self.read_session() as session:
             rows = _fetch(session, sql, (-1 if limit is None else limit, offset))
-        return [
-            ConversationSummary(cid, title, _when(created), _when(updated), bool(p), bool(a), m)
-            for cid, title, created, updated, p, a, m in rows
-        ]
+        return summaries(rows)
 
     def count_conversations(self, *, include_archived: bool = True) -> int:
         stmt = select(func.count()).select_from(ConversationRow)
@@ -531,14 +524,10 @@ def _to_message(row: MessageRow | Sequence[Any], siblings: tuple[int, ...] = ())
         _STATUSES[status],
         _FINISH_REASONS.get(finish) if finish else None,
         error,
-        _when(created),
-        _when(updated),
+        when(created),
+        when(updated),
         siblings,
     )
-
-
-def _when(value: datetime | str) -> datetime:
-    return datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _fetch(session: Session, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:

@@ -1,0 +1,112 @@
+"""Open the history database off the GUI thread, so the window paints first.
+
+Importing SQLAlchemy and checking the migrations take about half a second on a slow machine.
+:class:`StoreOpener` does it on a thread of its own while the window is shown. Before that,
+the same thread reads the conversation list straight from the file with sqlite3
+(:func:`app.store.listing.peek_conversations`), so the sidebar fills at once. Both results
+reach the window on the GUI thread. Anything that needs the store sooner calls
+:meth:`StoreOpener.result`, which waits (never long).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Qt, Signal, Slot
+from shiboken6 import isValid
+
+if TYPE_CHECKING:
+    from app.store.domain import ConversationSummary
+    from app.store.store import Store
+
+log = logging.getLogger(__name__)
+
+#: The conversations the sidebar lists.
+LIST_LIMIT = 1000
+
+
+@dataclass
+class Opened:
+    """What opening gave: the store, or the error it raised."""
+
+    store: Store | None = None
+    error: Exception | None = None
+
+
+class _Relay(QObject):
+    """Lives on the GUI thread; the opening thread emits, so delivery is queued.
+
+    Signals:
+        listed(object): the conversation list read before the store opened.
+        opened(): the store is open (or failed: see :meth:`StoreOpener.result`).
+    """
+
+    listed = Signal(object)
+    opened = Signal()
+
+
+class StoreOpener:
+    """Reads the list, then opens the store, on a thread; results arrive on the GUI thread.
+
+    ``on_listed(conversations)`` comes first when the file could be read directly; it is
+    skipped when only the store can tell (a first run, a migration, a damaged file).
+    ``on_opened()`` always follows.
+    """
+
+    def __init__(
+        self,
+        on_listed: Callable[[list[ConversationSummary]], None],
+        on_opened: Callable[[], None],
+        context: QObject,
+    ) -> None:
+        self._done = threading.Event()
+        self._opened = Opened()
+        self._context = context
+        self._relay = _Relay()
+        self._on_listed = on_listed
+        self._on_opened = on_opened
+        self._relay.listed.connect(self._deliver_list, Qt.ConnectionType.QueuedConnection)
+        self._relay.opened.connect(self._deliver_opened, Qt.ConnectionType.QueuedConnection)
+        threading.Thread(target=self._run, name="ponder-store-open", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            from app.paths import database_path
+            from app.store.listing import peek_conversations
+
+            conversations = peek_conversations(database_path(), limit=LIST_LIMIT)
+            if conversations is not None:
+                self._relay.listed.emit(conversations)
+            from app.store.factory import open_store
+
+            self._opened.store = open_store()
+        except Exception as err:  # handed to the GUI thread, which decides what to tell
+            self._opened.error = err
+        finally:
+            # Post the news before waking anyone who waits in result(): once they run, the
+            # app may quit, and a Qt object must not be touched from here after that.
+            try:
+                self._relay.opened.emit()
+            finally:
+                self._done.set()
+
+    @Slot(object)
+    def _deliver_list(self, conversations: list[ConversationSummary]) -> None:
+        self._call(self._on_listed, conversations)
+
+    def _call(self, func: Callable[..., None], *args: object) -> None:
+        if isValid(self._context):
+            func(*args)
+
+    @Slot()
+    def _deliver_opened(self) -> None:
+        self._call(self._on_opened)
+
+    def result(self) -> Opened:
+        """Wait for the store (it is usually ready before anyone asks)."""
+        self._done.wait()
+        return self._opened
