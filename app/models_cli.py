@@ -2,7 +2,7 @@
 
 Actions: ``search QUERY``, ``files REPO``, ``pull REPO [--quant Q | --file NAME]``, ``list``,
 ``info ID|PATH [--ctx N]``, ``add PATH``, ``rm ID``, ``catalog``, ``add-remote NAME URL
-[--api-key-env VAR]``, ``rm-remote NAME`` — each with ``--json``.
+[--api-key-env VAR | --api-key-stdin]``, ``rm-remote NAME`` — each with ``--json``.
 Exit codes: 0 success, 1 failure (one clear line on stderr), 130 when a pull is interrupted
 (its partial file is kept; the same command resumes it).
 """
@@ -63,7 +63,13 @@ def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     a = action("add-remote", "add an OpenAI-compatible server (its connection is tested)")
     a.add_argument("name", help="what to call it: ponder chat --endpoint NAME")
     a.add_argument("url", help="its base URL, e.g. http://127.0.0.1:8080")
-    a.add_argument("--api-key-env", metavar="VAR", help="environment variable with its API key")
+    key = a.add_mutually_exclusive_group()
+    key.add_argument("--api-key-env", metavar="VAR", help="environment variable with its API key")
+    key.add_argument(
+        "--api-key-stdin",
+        action="store_true",
+        help="read its API key from stdin (prompted on a terminal); kept in the system keyring",
+    )
     a.add_argument("--no-check", action="store_true", help="add it without connecting")
     a = action("rm-remote", "forget a remote source")
     a.add_argument("name")
@@ -273,7 +279,7 @@ def _list(args: argparse.Namespace) -> int:
             print()
         rows = [["REMOTE SOURCE", "URL", "API KEY"]]
         for r in remotes:
-            key = f"${r.api_key_env}" if r.api_key_env else "-"
+            key = r.key_label() if r.api_key_env or r.keyring else "-"
             if r.api_key_env and r.api_key() is None:
                 key += " (not set)"
             rows.append([r.name, r.url, key])
@@ -357,19 +363,34 @@ def _rm(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_remote(args: argparse.Namespace) -> int:
-    from app.remote_sources import RemoteSource, add_source
+def _read_api_key() -> str:
+    if sys.stdin.isatty():
+        import getpass
 
+        return getpass.getpass("API key (kept in the system keyring): ")
+    return sys.stdin.readline().strip()
+
+
+def _add_remote(args: argparse.Namespace) -> int:
+    from app.remote_keys import keyring_available
+    from app.remote_sources import RemoteSource, add_source, check_connection
+
+    api_key: str | None = None
+    if args.api_key_stdin:
+        if not keyring_available():
+            from app.remote_keys import NO_KEYRING
+
+            raise PonderError(f"{NO_KEYRING} (--api-key-env VAR)")
+        api_key = _read_api_key()
     source = RemoteSource(args.name, args.url, args.api_key_env)
     served: list[str] | None = None
     if not args.no_check:
-        from backends.remote_api import list_models
-
-        if source.api_key_env and source.api_key() is None:
-            raise PonderError(f"${source.api_key_env} is not set (or use --no-check)")
-        kind, models = list_models(source.url, source.api_key())
+        try:
+            kind, models = check_connection(source, api_key)
+        except PonderError as err:
+            raise PonderError(f"{err} (or use --no-check)") from None
         served = [m.id for m in models]
-    source = add_source(args.name, args.url, args.api_key_env)
+    source = add_source(args.name, args.url, args.api_key_env, api_key=api_key)
     if args.json:
         return _emit_json({**source.to_json(), "models": served})
     print(f"added {source.name}: {source.url}")

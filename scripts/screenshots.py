@@ -316,6 +316,8 @@ def library_screenshots(window, out: Path, suffix: str, settle) -> None:  # type
     settle()
     window.grab().save(str(out / f"library-downloads{suffix}.png"))
 
+    remote_screenshot(window, view, out, suffix, settle)
+
     from ui.library_compare import compare_message
 
     compare = window.library.show_compare()
@@ -361,6 +363,46 @@ def library_screenshots(window, out: Path, suffix: str, settle) -> None:  # type
     window.grab().save(str(out / f"welcome{suffix}.png"))
     welcome.status.clear()
     window.library.show_chat()
+
+
+def remote_screenshot(window, view, out: Path, suffix: str, settle) -> None:  # type: ignore[no-untyped-def]
+    """The library's remote servers, with test results fed in (no network, no keyring)."""
+    import json
+
+    from app.remote_sources import sources_path
+    from backends.remote_api import RemoteModel, ServerKind
+    from ui.library_view import REMOTE_TAB
+
+    sources = [
+        {"name": "workstation", "url": "http://192.168.1.20:8642", "keyring": True},
+        {"name": "ollama", "url": "http://127.0.0.1:11434/v1", "api_key_env": None},
+        {"name": "lab-vllm", "url": "https://vllm.lab.example/v1", "api_key_env": "LAB_KEY"},
+    ]
+    sources_path().write_text(json.dumps({"sources": sources}), encoding="utf-8")
+    panel = view.remote
+    panel._tested_on_show = True  # the results below stand for the connection tests
+    panel.refresh()
+    results = {
+        "workstation": (
+            ServerKind.PONDER,
+            [
+                RemoteModel("DeepSeek-R1-Distill-Qwen-32B-Q4_K_M", "ponder", 16384),
+                RemoteModel("QwQ-32B-Q4_K_M", "ponder", 32768),
+            ],
+        ),
+        "ollama": (ServerKind.OLLAMA, [RemoteModel("qwen3:8b", "library")]),
+        "lab-vllm": "https://vllm.lab.example/v1 refused the request (401 Unauthorized): "
+        "check the API key: Invalid API key",
+    }
+    for name, result in results.items():
+        panel._tests[name] = 1
+        panel._on_test_done(name, 1, result)
+    item = panel.source_item("workstation")
+    if item is not None:
+        panel.tree.setCurrentItem(item.child(0))
+    view.tabs.setCurrentIndex(REMOTE_TAB)
+    settle()
+    window.grab().save(str(out / f"library-remote{suffix}.png"))
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """The library screen: the curated catalog, Hugging Face search, the models on this machine,
-and the downloads; a model card on the right.
+the downloads and remote servers (:mod:`ui.library_remote`); a model card on the right.
 
 Hub calls and disk scans run in the thread pool (:func:`ui.library_tasks.run_task`); a hub
 that cannot be reached shows an inline message and the local views keep working.
@@ -47,6 +47,7 @@ from ui.library_models import (
     RowsModel,
     SortRole,
 )
+from ui.library_remote import RemoteSourcesPanel
 from ui.library_tasks import run_task
 
 SORTS = (
@@ -56,7 +57,7 @@ SORTS = (
     ("Recently updated", SearchSort.UPDATED),
     ("Newest", SearchSort.CREATED),
 )
-CATALOG_TAB, SEARCH_TAB, LOCAL_TAB, DOWNLOADS_TAB = range(4)
+CATALOG_TAB, SEARCH_TAB, LOCAL_TAB, DOWNLOADS_TAB, REMOTE_TAB = range(5)
 
 
 def _table(model: RowsModel, parent: QWidget, name: str, stretch: int = 0) -> QTableView:  # type: ignore[type-arg]
@@ -88,7 +89,7 @@ def _row_item(view: QTableView, index: QModelIndex) -> object:
 
 class LibraryView(QWidget):
     """Signals:
-    load_requested(str): load the model at this path.
+    load_requested(str): load the model at this path (or ``remote://SOURCE/MODEL``).
     models_changed(): the local models changed (a download finished, a model was added).
     """
 
@@ -114,6 +115,8 @@ class LibraryView(QWidget):
         self.tabs.addTab(self._build_local(), "On this machine")
         self.downloads = DownloadsView(self, manager)
         self.tabs.addTab(self.downloads, "Downloads")
+        self.remote = RemoteSourcesPanel(self)
+        self.tabs.addTab(self.remote, "Remote servers")
         self.card = ModelCard(self.machine, self)
         self.card.setObjectName("modelCard")
         self.card.hide()
@@ -129,6 +132,7 @@ class LibraryView(QWidget):
         self.card.download_clicked.connect(self.download)
         self.card.load_clicked.connect(self.load_requested)
         self.downloads.load_requested.connect(self.load_requested)
+        self.remote.load_requested.connect(self.load_requested)
         self.downloads.download_finished.connect(self._on_downloads_download_finished)
         self.refresh_local()
 
