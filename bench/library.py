@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import statistics
@@ -101,6 +102,7 @@ def bench_throughput(work: Path, size_mb: int, rounds: int) -> dict[str, Any]:
     env_before = dict(os.environ)
     os.environ.update(HF_ENDPOINT=server.endpoint, HF_HUB_DISABLE_XET="1")
     times: dict[str, list[float]] = {"curl": [], "curl_sha": [], "ours": []}
+    cpu: dict[str, list[float]] = {"curl": [], "curl_sha": [], "ours": []}
     try:
         from app.library.downloads import DownloadManager, DownloadStatus
         from app.library.hub import repo_details
@@ -127,9 +129,11 @@ def bench_throughput(work: Path, size_mb: int, rounds: int) -> dict[str, Any]:
             for name, run in order if i % 2 == 0 else order[::-1]:
                 os.environ["PONDER_HOME"] = str(work / f"home{i}")
                 os.sync()  # start each run with no dirty pages left by the previous one
+                c = cpu_seconds()
                 t = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - t)
+                cpu[name].append(cpu_seconds(c, child=name != "ours"))
                 out.unlink(missing_ok=True)
                 shutil.rmtree(work / f"home{i}", ignore_errors=True)
     finally:
@@ -142,11 +146,26 @@ def bench_throughput(work: Path, size_mb: int, rounds: int) -> dict[str, Any]:
     return {
         "size": size,
         "times": times,
+        "cpu_s_per_gb": {k: statistics.median(v) / (size / 1e9) for k, v in cpu.items()},
         "mb_s": {k: size / v / 1e6 for k, v in med.items()},
         "ratio": med["curl"] / med["ours"],
         "ratio_verified": med["curl_sha"] / med["ours"],
         "sha256_mb_s": sha256_speed(),
     }
+
+
+def cpu_seconds(since: tuple[float, float] | None = None, *, child: bool = False) -> Any:
+    """User + system CPU seconds of this process and of its waited-for children.
+
+    Without ``since``: a snapshot. With it: the seconds used since, by the children (curl,
+    sha256sum) or by this process (every thread of Ponder's download).
+    """
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    now = (me.ru_utime + me.ru_stime, kids.ru_utime + kids.ru_stime)
+    if since is None:
+        return now
+    return now[1] - since[1] if child else now[0] - since[0]
 
 
 def sha256_speed() -> float:
@@ -343,11 +362,6 @@ def main() -> int:
     if args.serve:
         serve(args.serve, args.throttle)
         return 0
-    if os.environ.get("BENCH_READ_BYTES"):  # experiment: httpcore's socket read size
-        import httpcore2
-
-        size = int(os.environ["BENCH_READ_BYTES"])
-        httpcore2._sync.http11.HTTP11Connection.READ_NUM_BYTES = size  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory(dir=ROOT / "bench") as tmp:
         work = Path(tmp)
         os.environ["PONDER_HOME"] = str(work / "home")

@@ -14,12 +14,11 @@ whose sha256 (LFS files) or git blob id (small files) differs from the hub's is 
 from __future__ import annotations
 
 import hashlib
-import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import httpx2
 from huggingface_hub import get_hf_file_metadata, get_session, hf_raise_for_status
@@ -29,19 +28,13 @@ from huggingface_hub.utils._headers import build_hf_headers
 from app.library.errors import ChecksumError, DownloadError
 from app.library.hub import TIMEOUT, hub_error
 from app.library.names import safe_relative_path
+from app.library.transfer import BUFFER, BrokenStreamError, HashThread, copy_body
+from app.library.transfer import Stopped as Stopped  # the workers catch it from here
 
-CHUNK = 1024 * 1024
+CHUNK = BUFFER  # the most a kill or a resume should cost
 HASH_READ = 8 * 1024 * 1024
 RETRIES = 4
 _CONTENT_RANGE_START = "bytes "
-
-
-class Stopped(Exception):  # noqa: N818 - a signal, not an error
-    """The transfer was stopped on request (``reason`` is "pause" or "cancel")."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +123,6 @@ def fetch_file(
     on_bytes: Callable[[int], None] = lambda n: None,
     headers: dict[str, str] | None = None,
     retries: int = RETRIES,
-    chunk: int = CHUNK,
     on_response: Callable[[httpx2.Response | None], None] = lambda r: None,
 ) -> None:
     """Download ``url`` into ``part`` (resuming from its size) and verify it.
@@ -152,7 +144,7 @@ def fetch_file(
     plain = expected.new_hasher()
     if offset:
         offset = _hash_existing(part, plain, stop, stop_reason)
-    hasher = _BackgroundHash(plain)
+    hasher = HashThread(plain)
     try:
         return _transfer(
             url,
@@ -166,7 +158,6 @@ def fetch_file(
             on_bytes,
             headers,
             retries,
-            chunk,
             on_response,
         )
     finally:
@@ -177,7 +168,7 @@ def _transfer(
     url: str,
     part: Path,
     expected: Expected,
-    hasher: _BackgroundHash,
+    hasher: HashThread,
     offset: int,
     name: str,
     stop: threading.Event,
@@ -185,7 +176,6 @@ def _transfer(
     on_bytes: Callable[[int], None],
     headers: dict[str, str] | None,
     retries: int,
-    chunk: int,
     on_response: Callable[[httpx2.Response | None], None],
 ) -> None:
     size = expected.size
@@ -211,8 +201,11 @@ def _transfer(
                     on_bytes(-offset)
                     offset = 0
                     hasher.reset(expected.new_hasher())
-                with part.open("ab" if offset else "wb") as fh:
-                    offset = _copy(r, fh, hasher, offset, stop, stop_reason, on_bytes, chunk)
+                # Unbuffered: every piece is on disk (in the page cache) once written.
+                with part.open("ab" if offset else "wb", buffering=0) as fh:
+                    offset = copy_body(
+                        r, fh, hasher, offset, stop, stop_reason, on_bytes, TIMEOUT.read
+                    )
             if size is None:
                 break
             if offset < size:
@@ -220,7 +213,7 @@ def _transfer(
         except (Stopped, _ResumeRefusedError):
             raise
         except Exception as err:
-            if isinstance(err, _BrokenStreamError):
+            if isinstance(err, BrokenStreamError):
                 offset = err.offset
             if stop.is_set():  # the response was closed to stop a read: not a failure
                 raise Stopped(stop_reason()) from err
@@ -259,102 +252,5 @@ def _failed(
     raise err
 
 
-class _BackgroundHash:
-    """Hashes in a thread of its own, so hashing overlaps reading and writing.
-
-    hashlib releases the GIL on large buffers, so this uses a second core. The queue is
-    bounded: at most ``depth`` batches wait. Every piece is written to disk *before* it is
-    queued, so a kill loses nothing on disk (the partial is re-hashed on resume).
-    """
-
-    def __init__(self, hasher: Any, depth: int = 8) -> None:
-        self._hasher = hasher
-        self._queue: queue.Queue[list[bytes] | None] = queue.Queue(maxsize=depth)
-        self._thread: threading.Thread | None = None
-        self._depth = depth
-
-    def _start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="download-hash", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while (blocks := self._queue.get()) is not None:
-            for block in blocks:
-                self._hasher.update(block)
-
-    def update(self, blocks: list[bytes]) -> None:
-        if self._thread is None:
-            self._start()
-        self._queue.put(blocks)
-
-    def close(self) -> None:
-        """Stop the thread (after it hashed what was queued)."""
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._thread = None
-
-    def reset(self, hasher: Any) -> None:
-        self.close()
-        self._hasher = hasher
-
-    def hexdigest(self) -> str:
-        self.close()
-        return str(self._hasher.hexdigest())
-
-
-def _copy(
-    response: httpx2.Response,
-    fh: BinaryIO,
-    hasher: _BackgroundHash,
-    offset: int,
-    stop: threading.Event,
-    stop_reason: Callable[[], str],
-    on_bytes: Callable[[int], None],
-    chunk: int,
-) -> int:
-    """Stream the body into ``fh``; returns the new offset (also when the stream breaks).
-
-    Each piece read from the socket (up to 64 KiB) is written at once, so a kill loses at most
-    what the kernel had buffered. ``on_bytes`` hears of every piece; the hasher gets them in
-    batches of ``chunk`` bytes.
-    """
-    pending: list[bytes] = []
-    pending_size = 0
-    try:
-        for block in response.iter_raw():
-            fh.write(block)
-            offset += len(block)
-            on_bytes(len(block))
-            pending.append(block)
-            pending_size += len(block)
-            if pending_size >= chunk:
-                hasher.update(pending)
-                pending, pending_size = [], 0
-            if stop.is_set():
-                raise Stopped(stop_reason())
-    except Stopped:
-        raise
-    except Exception as err:  # a dropped connection, or the response closed to stop
-        if stop.is_set():
-            raise Stopped(stop_reason()) from err
-        if isinstance(err, httpx2.TransportError):
-            raise _BrokenStreamError(offset) from err
-        raise
-    finally:
-        fh.flush()
-        if pending:  # written to disk: hashed too
-            hasher.update(pending)
-    return offset
-
-
 class _ResumeRefusedError(DownloadError):
     """416 on a resume: the partial file does not match the remote file."""
-
-
-class _BrokenStreamError(httpx2.TransportError):
-    """The body stopped mid-way; ``offset`` bytes are on disk."""
-
-    def __init__(self, offset: int) -> None:
-        super().__init__(f"connection lost after {offset} bytes")
-        self.offset = offset
