@@ -30,7 +30,7 @@ from app.events import Event, EventKind
 from app.families import get_family
 from app.request import GenerationRequest
 from app.settings import Settings, load_settings, save_settings
-from app.store.domain import GenerationSettings, Message, ModelRef
+from app.store.domain import GenerationSettings, Message, ModelRef, SearchHit
 from app.store.errors import DatabaseUnusableError
 from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
@@ -39,6 +39,7 @@ from ui.context_note import context_note
 from ui.conversation_list import ConversationListModel, IdRole, SearchResultModel
 from ui.conversation_view import ConversationView
 from ui.library_shell import LibraryShell
+from ui.library_tasks import run_task
 from ui.message_view import MessageWidget
 from ui.model_bar import ModelBar
 from ui.settings_panel import SettingsPanel
@@ -87,6 +88,10 @@ class MainWindow(QMainWindow):
         self._store: Store | None = store
         self._opener: StoreOpener | None = None
         self._listed_early = False
+        self._open_request = 0
+        self._search_request = 0
+        self._loading_ref: str | None = None  # what load_model was last given
+        self._loaded_ref: str | None = None  # ... for the model now loaded
         self.bridge = bridge or EngineBridge(parent=self)
         self.conversation_id: int | None = None
         self._active: _Active | None = None
@@ -264,6 +269,7 @@ class MainWindow(QMainWindow):
     def new_chat(self) -> None:
         if self._active is not None:
             return
+        self._open_request += 1  # a conversation still being read is not shown
         self.conversation_id = None
         self.view.clear()
         self.view.set_empty_text(EMPTY_READY if self.bridge.info else EMPTY_NO_MODEL)
@@ -271,8 +277,10 @@ class MainWindow(QMainWindow):
         self.composer.edit.setFocus()
 
     def open_conversation(self, conversation_id: int) -> None:
+        """Open a conversation now (see :meth:`show_conversation` for the list's way)."""
         if self._active is not None:
             return
+        self._open_request += 1  # a read still running for an earlier click is dropped
         self.conversation_id = conversation_id
         path = self.store.active_path(conversation_id)
         self.view.set_messages(path)
@@ -291,22 +299,64 @@ class MainWindow(QMainWindow):
         self._search_timer.start()
 
     def _run_search(self) -> None:
+        """Search on a pool thread; only the newest query's hits are shown."""
         query = self.search_box.text().strip()
+        self._search_request += 1
+        request = self._search_request
         if not query:
             self.list_view.setModel(self.list_model)
             return
-        try:
-            hits = self.store.search(query, limit=50, mark=SearchResultModel.MARK, prefix=True)
-        except PonderError as err:
-            self.statusBar().showMessage(str(err), 5000)
+        store = self.store
+
+        def work() -> list[SearchHit]:
+            return store.search(query, limit=50, mark=SearchResultModel.MARK, prefix=True)
+
+        run_task(
+            work,
+            lambda hits: self._on_search_done(request, hits),
+            lambda err: self._on_search_failed(request, err),
+            context=self,
+        )
+
+    def _on_search_done(self, request: int, hits: list[SearchHit]) -> None:
+        if request != self._search_request or not self.search_box.text().strip():
             return
         self.search_model.set_hits(hits)
         self.list_view.setModel(self.search_model)
 
+    def _on_search_failed(self, request: int, err: BaseException) -> None:
+        if request == self._search_request:
+            self.statusBar().showMessage(str(err), 5000)
+
     def _on_list_view_clicked(self, index: QModelIndex) -> None:
         cid = index.data(IdRole)
         if cid is not None:
-            self.open_conversation(int(cid))
+            self.show_conversation(int(cid))
+
+    def show_conversation(self, conversation_id: int) -> None:
+        """Open a conversation, reading it on a pool thread (a long one takes tens of ms)."""
+        if self._active is not None:
+            return
+        self._open_request += 1
+        request = self._open_request
+        store = self.store
+        run_task(
+            lambda: store.active_path(conversation_id),
+            lambda path: self._on_conversation_read(request, conversation_id, path),
+            lambda err: self._on_conversation_read_failed(request, err),
+            context=self,
+        )
+
+    def _on_conversation_read(self, request: int, cid: int, path: list[Message]) -> None:
+        if request != self._open_request or self._active is not None:
+            return  # the user clicked elsewhere meanwhile, or started an answer
+        self.conversation_id = cid
+        self.view.set_messages(path)
+        self._update_context_note(path)
+
+    def _on_conversation_read_failed(self, request: int, err: BaseException) -> None:
+        if request == self._open_request:
+            self.statusBar().showMessage(f"Could not open the conversation: {err}", 8000)
 
     def _on_list_view_context_menu(self, pos: QPoint) -> None:
         index = self.list_view.indexAt(pos)
@@ -370,6 +420,11 @@ class MainWindow(QMainWindow):
             self.load_model(path)
 
     def load_params(self, path: str) -> LoadParams:
+        from app.remote_sources import remote_load_params
+
+        remote = remote_load_params(path)  # remote://SOURCE/MODEL from the library
+        if remote is not None:
+            return remote
         template = None
         if self.settings.chat_template_path:
             try:
@@ -397,14 +452,17 @@ class MainWindow(QMainWindow):
             )
         self.model_bar.set_loading(path)
         self.settings.last_model_path = path
+        self._loading_ref = path
         self.bridge.load(params)
 
     def reload_model(self) -> None:
         self.settings_panel.store_into(self.settings)
         if self.bridge.info is not None:
-            self.load_model(self.bridge.info.path)
+            # What was asked for: a file, or a remote://SOURCE/MODEL (info.path is its name).
+            self.load_model(self._loaded_ref or self.bridge.info.path)
 
     def _on_bridge_model_loaded(self, info: ModelInfo) -> None:
+        self._loaded_ref = self._loading_ref
         self.model_bar.set_loaded(info)
         family = get_family(info.family_id)
         self.settings_panel.show_family(family)
@@ -666,10 +724,36 @@ class MainWindow(QMainWindow):
             self.store.activate(siblings[index])
             self.view.set_messages(self.store.active_path(self.conversation_id))
 
+    def confirm(self, title: str, text: str) -> bool:
+        """Ask yes/no (tests replace this)."""
+        answer = QMessageBox.question(self, title, text)
+        return answer == QMessageBox.StandardButton.Yes
+
     def _on_view_delete_clicked(self, message_id: int) -> None:
-        self.statusBar().showMessage(
-            "Deleting single messages is not available yet; delete the chat instead.", 5000
-        )
+        self.delete_message(message_id)
+
+    def delete_message(self, message_id: int) -> bool:
+        """Delete a message and what follows it in its branch (asks first if anything does)."""
+        if self._active is not None or self.conversation_id is None:
+            self.statusBar().showMessage("Stop the answer before deleting messages.", 5000)
+            return False
+        path = self.store.active_path(self.conversation_id, with_reasoning=False)
+        ids = [m.id for m in path]
+        after = len(ids) - ids.index(message_id) - 1 if message_id in ids else 0
+        if after and not self.confirm(
+            "Delete messages",
+            f"Delete this message and the {after} after it? This cannot be undone.",
+        ):
+            return False
+        try:
+            self.store.delete_message(message_id)
+        except (PonderError, ValueError) as err:
+            self.statusBar().showMessage(f"Could not delete the message: {err}", 8000)
+            return False
+        self.open_conversation(self.conversation_id)
+        self.refresh_conversations()
+        self.statusBar().showMessage("Message deleted.", 4000)
+        return True
 
     # -- lifecycle ------------------------------------------------------------------------------------
 

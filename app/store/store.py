@@ -407,6 +407,62 @@ class Store:
             conv.active_leaf_id = int(leaf)
             return int(leaf)
 
+    def delete_message(self, message_id: int) -> int | None:
+        """Delete a message and every message after it in its branch (its subtree).
+
+        The conversation then shows the newest remaining sibling's branch, or else the
+        parent's. Returns the new active leaf (None when the conversation is left empty).
+
+        Raises:
+            NotFoundError: no such message.
+            ValueError: the message, or one after it, is still being written.
+        """
+        with self.write_session() as session:
+            row = _message_row(session, message_id)
+            sub = select(literal(message_id).label("id")).cte("sub", recursive=True)
+            sub = sub.union_all(select(MessageRow.id).join(sub, MessageRow.parent_id == sub.c.id))
+            doomed = {int(i) for i in session.execute(select(sub.c.id)).scalars()}
+            streaming = session.execute(
+                select(func.count())
+                .select_from(MessageRow)
+                .where(MessageRow.id.in_(doomed))
+                .where(MessageRow.status == MessageStatus.STREAMING.value)
+            ).scalar_one()
+            if streaming:
+                raise ValueError("an answer in this branch is still being written; stop it first")
+            conv = _conversation_row(session, row.conversation_id)
+            parent_id = row.parent_id
+            # One statement: SQLite checks the parent_id references at its end.
+            session.execute(
+                delete(MessageRow)
+                .where(MessageRow.id.in_(doomed))
+                .execution_options(synchronize_session=False)
+            )
+            session.expunge(row)
+            if conv.active_leaf_id is not None and conv.active_leaf_id not in doomed:
+                conv.updated_at = utcnow()
+                return conv.active_leaf_id
+            sibling = session.execute(
+                select(func.max(MessageRow.id))
+                .where(MessageRow.conversation_id == conv.id)
+                .where(
+                    MessageRow.parent_id.is_(None)
+                    if parent_id is None
+                    else MessageRow.parent_id == parent_id
+                )
+            ).scalar_one_or_none()
+            start = sibling if sibling is not None else parent_id
+            leaf: int | None = None
+            if start is not None:
+                down = select(literal(start).label("id")).cte("down", recursive=True)
+                down = down.union_all(
+                    select(MessageRow.id).join(down, MessageRow.parent_id == down.c.id)
+                )
+                leaf = int(session.execute(select(func.max(down.c.id))).scalar_one())
+            conv.active_leaf_id = leaf
+            conv.updated_at = utcnow()
+            return leaf
+
     # Search --------------------------------------------------------------------------------
 
     def search(

@@ -151,6 +151,11 @@ def test_add_test_load_and_remove_a_remote_server(  # type: ignore[no-untyped-de
     assert window.stack.currentWidget() is window.chat_page
     assert MODEL in window.model_bar.name.text()
     assert window.settings.last_model_path == f"remote://box/{MODEL}"
+    # Settings → Reload loads the same remote model again (not a file named like it).
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=WAIT):
+        window.reload_model()
+    info = window.bridge.info
+    assert info is not None and info.backend == "remote" and info.name == MODEL
 
     # Remove, after a confirmation that names the keyring.
     panel = remote_tab(window)

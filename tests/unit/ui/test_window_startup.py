@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.paths import database_path
 from app.store import open_store
+from ui.conversation_list import IdRole
 from ui.window import MainWindow
 
 
@@ -86,4 +87,41 @@ def test_a_damaged_database_is_set_aside_with_a_warning(
     assert warned and "new, empty history" in warned[0]
     assert w.list_model.rowCount() == 0
     assert w.store.create_conversation().id == 1
+    close(w)
+
+
+def test_clicking_a_conversation_reads_it_off_the_gui_thread(qtbot, history: list[int]) -> None:  # type: ignore[no-untyped-def]
+    w = MainWindow(first_run=False)
+    qtbot.addWidget(w)
+    w.show()
+    qtbot.waitUntil(lambda: w.list_model.rowCount() == 3 and w._store is not None, timeout=10_000)
+    w.show_conversation(history[0])
+    w.show_conversation(history[1])  # clicked again before the first read came back
+    qtbot.waitUntil(lambda: w.conversation_id == history[1], timeout=10_000)
+    qtbot.wait(100)
+    assert w.conversation_id == history[1]  # the earlier read arrived too late to count
+    path = w.store.active_path(history[1])
+    assert [x.message_id for x in w.view.widgets] == [m.id for m in path]
+    w.show_conversation(history[2])
+    w.new_chat()  # a new chat wins over the read still running
+    qtbot.wait(300)
+    assert w.conversation_id is None
+    close(w)
+
+
+def test_search_runs_off_the_gui_thread_and_shows_the_newest_query(
+    qtbot, history: list[int]
+) -> None:  # type: ignore[no-untyped-def]
+    w = MainWindow(first_run=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.search_box.setText("Question")
+    w.search_box.setText("Question 2")
+    qtbot.waitUntil(lambda: w.list_view.model() is w.search_model, timeout=10_000)
+    qtbot.waitUntil(lambda: w.search_model.rowCount() >= 1, timeout=10_000)
+    qtbot.wait(200)
+    hits = {w.search_model.index(r).data(IdRole) for r in range(w.search_model.rowCount())}
+    assert hits == {history[2]}
+    w.search_box.clear()
+    qtbot.waitUntil(lambda: w.list_view.model() is w.list_model, timeout=10_000)
     close(w)

@@ -214,3 +214,71 @@ def test_path_without_reasoning_keeps_everything_else(store: Store, answer: Answ
     assert folded[1].reasoning == "" and folded[1].reasoning_state is ReasoningState.COMPLETE
     assert [m.content for m in folded] == [m.content for m in full]
     assert store.get_message(folded[1].id).reasoning == "long trace"
+
+
+def test_deleting_an_answer_shows_its_sibling(store: Store, answer: Answer) -> None:
+    conv = store.create_conversation()
+    user = store.add_user_message(conv.id, "Pick a number")
+    first = answer(conv.id, "7")
+    second = store.regenerate(first.id)
+    second.finish(MessageStatus.COMPLETE)
+    assert store.delete_message(second.message_id) == first.id
+    path = store.active_path(conv.id)
+    assert [m.id for m in path] == [user.id, first.id]
+    assert path[-1].sibling_ids == (first.id,)
+    with pytest.raises(NotFoundError):
+        store.get_message(second.message_id)
+    assert store.search("Pick") and not store.search("nothing")
+
+
+def test_deleting_a_turn_removes_what_follows_and_falls_back_to_the_parent(
+    store: Store, answer: Answer
+) -> None:
+    conv = store.create_conversation()
+    q1 = store.add_user_message(conv.id, "First question")
+    a1 = answer(conv.id, "First answer")
+    q2 = store.add_user_message(conv.id, "Second question")
+    answer(conv.id, "Second answer about zebras")
+    store.add_user_message(conv.id, "Third question")
+    assert store.delete_message(q2.id) == a1.id  # q2 had no sibling: back to its parent
+    assert [m.id for m in store.active_path(conv.id)] == [q1.id, a1.id]
+    assert len(store.messages(conv.id)) == 2
+    assert not store.search("zebras")  # the search index follows
+    assert store.integrity_check() == ["ok"]
+    # The next turn continues from there.
+    again = store.add_user_message(conv.id, "Another question")
+    assert again.parent_id == a1.id
+
+
+def test_deleting_an_inactive_branch_keeps_the_active_one(store: Store, answer: Answer) -> None:
+    conv = store.create_conversation()
+    q = store.add_user_message(conv.id, "Question")
+    old = answer(conv.id, "Old")
+    new = store.regenerate(old.id)
+    new.finish(MessageStatus.COMPLETE)
+    assert store.delete_message(old.id) == new.message_id
+    assert [m.id for m in store.active_path(conv.id)] == [q.id, new.message_id]
+
+
+def test_deleting_the_first_message_can_empty_the_conversation(
+    store: Store, answer: Answer
+) -> None:
+    conv = store.create_conversation()
+    q = store.add_user_message(conv.id, "Only question")
+    answer(conv.id, "Only answer")
+    assert store.delete_message(q.id) is None
+    assert store.active_path(conv.id) == []
+    assert store.get_conversation(conv.id).active_leaf_id is None
+    assert store.add_user_message(conv.id, "Fresh start").parent_id is None
+
+
+def test_an_answer_being_written_is_not_deleted(store: Store) -> None:
+    conv = store.create_conversation()
+    q = store.add_user_message(conv.id, "Question")
+    recorder = store.start_answer(conv.id)
+    with pytest.raises(ValueError, match="still being written"):
+        store.delete_message(q.id)
+    recorder.finish(MessageStatus.CANCELLED)
+    assert store.delete_message(recorder.message_id) == q.id
+    with pytest.raises(NotFoundError):
+        store.delete_message(recorder.message_id)
