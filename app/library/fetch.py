@@ -5,7 +5,8 @@ the transfer is a streaming GET through its shared HTTP session (so ``HF_TOKEN``
 ``HF_HUB_OFFLINE`` apply). Every piece read from the socket is written as it arrives, so after
 a crash, a kill or a dropped connection the partial file holds everything received and the
 next attempt asks for ``Range: bytes=<size of the partial>-``: only what was in flight (the
-kernel's socket buffers) is fetched twice.
+kernel's socket buffers) is fetched twice. ``app.library.transfer`` copies the body (straight
+from the socket into reused buffers when it can) and hashes it on a thread of its own.
 
 The hash covers the whole file: on resume the bytes already on disk are hashed first. A file
 whose sha256 (LFS files) or git blob id (small files) differs from the hub's is deleted.

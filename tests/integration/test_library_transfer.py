@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from huggingface_hub import constants, get_session
+from huggingface_hub import close_session, constants, get_session
 
 from app.library import transfer
 from app.library.errors import ChecksumError
@@ -181,6 +181,115 @@ def test_a_stalled_raw_read_stops_at_once_and_keeps_every_byte(
     fetch_file(url(hub), part, EXPECTED, name=NAME, stop=threading.Event())
     assert part.read_bytes() == DATA
     assert cdn_gets(hub)[-1].range == f"bytes={stall}-"
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Redirects ``/resolve`` to ``target``, serves DATA elsewhere; records Authorization."""
+
+    protocol_version = "HTTP/1.1"
+    target = ""
+    seen: list[tuple[str, str | None]]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        if self.path == "/resolve":
+            self.send_response(302)
+            self.send_header("Location", self.target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(DATA)))
+        self.end_headers()
+        self.wfile.write(DATA)
+
+
+@pytest.fixture
+def two_hosts() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
+    """A "hub" on 127.0.0.1 redirecting to a "CDN" on localhost (another host, same box)."""
+    seen: list[tuple[str, str | None]] = []
+    cdn = ThreadingHTTPServer(("127.0.0.1", 0), type("Cdn", (_Recorder,), {"seen": seen}))
+    target = f"http://localhost:{cdn.server_address[1]}/blob"
+    attrs = {"seen": seen, "target": target}
+    hub = ThreadingHTTPServer(("127.0.0.1", 0), type("Hub", (_Recorder,), attrs))
+    threads = [threading.Thread(target=s.serve_forever, args=(0.05,)) for s in (hub, cdn)]
+    for thread in threads:
+        thread.start()
+    try:
+        yield f"http://127.0.0.1:{hub.server_address[1]}/resolve", seen
+    finally:
+        for server, thread in zip((hub, cdn), threads, strict=True):
+            server.shutdown()
+            server.server_close()
+            thread.join(5)
+
+
+def test_the_token_goes_to_the_hub_not_to_the_cdn_on_another_host(
+    two_hosts: tuple[str, list[tuple[str, str | None]]],
+    raw_reads: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    address, seen = two_hosts
+    part = tmp_path / "model.part"
+    fetch_file(address, part, EXPECTED, name=NAME, stop=threading.Event())
+    assert part.read_bytes() == DATA
+    assert raw_reads == [len(DATA)]
+    assert seen == [("/resolve", "Bearer hf_secret"), ("/blob", None)]
+
+
+class _ForwardProxy(BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy: relays ``GET http://host/path`` with its Content-Length."""
+
+    protocol_version = "HTTP/1.1"
+    relayed: list[str]
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.relayed.append(self.path)
+        headers = {k: v for k, v in self.headers.items() if k.lower() != "proxy-connection"}
+        with (
+            httpx2.Client(trust_env=False) as upstream,
+            upstream.stream("GET", self.path, headers=headers) as answer,
+        ):
+            self.send_response(answer.status_code)
+            for key, value in answer.headers.items():
+                if key.lower() not in ("connection", "transfer-encoding"):
+                    self.send_header(key, value)
+            self.end_headers()
+            for block in answer.iter_raw():
+                self.wfile.write(block)
+
+
+def test_an_environment_proxy_is_used_and_read_raw(
+    hub: HubServer, raw_reads: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    relayed: list[str] = []
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), type("P", (_ForwardProxy,), {"relayed": relayed}))
+    thread = threading.Thread(target=proxy.serve_forever, args=(0.05,))
+    thread.start()
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+    close_session()  # the shared session reads the environment when it is made
+    try:
+        part = tmp_path / "model.part"
+        fetch_file(url(hub), part, EXPECTED, name=NAME, stop=threading.Event())
+    finally:
+        close_session()
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(5)
+    assert part.read_bytes() == DATA
+    assert raw_reads == [len(DATA)]
+    assert relayed == [url(hub), f"{hub.endpoint}/cdn-lfs/{REPO}/{EXPECTED.sha256}"]
 
 
 # --- which responses are read raw -----------------------------------------------------------
