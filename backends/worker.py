@@ -82,10 +82,12 @@ def open_engine(params: LoadParams, progress: Any) -> Engine:
     return LlamaEngine(params, progress)
 
 
-#: Text pieces that arrive closer together than this are sent as one event. At CPU speeds
-#: (a token every 10+ ms) every token still goes alone; at GPU speeds this cuts the pickling
-#: and pipe writes per token — work that would compete with decoding for the CPU.
-COALESCE_S = 0.012
+#: Text pieces that arrive within this long of the last event sent go out together in the
+#: next one (the first piece always goes at once, so time to first token is untouched).
+#: 40 ms is what a screen shows anyway (the GUI batches at 30–50 ms) and cuts the pickling,
+#: pipe writes and wake-ups to at most 25 a second — work that competes with decoding for
+#: the CPU when llama.cpp uses every core (docs/benchmarks.md, engine overhead).
+COALESCE_S = 0.04
 _TEXT_KINDS = (EventKind.REASONING, EventKind.CONTENT)
 
 

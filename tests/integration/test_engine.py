@@ -68,7 +68,9 @@ def test_streams_a_real_answer_with_stats(engine: EngineClient) -> None:
     )
     content = texts(events, EventKind.CONTENT)
     assert "Paris" in content
-    assert sum(e.kind is EventKind.CONTENT for e in events) > 3  # streamed in pieces
+    # Streamed in pieces: the worker sends what arrives within 40 ms as one event, so this
+    # ~10-token answer comes in a few events, not one.
+    assert sum(e.kind is EventKind.CONTENT for e in events) >= 2
     assert texts(events, EventKind.REASONING) == ""  # a model that does not reason: no trace
     assert [e.kind for e in events[-2:]] == [EventKind.STATS, EventKind.DONE]
     stats = events[-2].stats

@@ -139,12 +139,16 @@ def test_cancel_between_tokens(mlx_engine: EngineClient) -> None:
 
 
 def test_answer_now_closes_the_reasoning(mlx_engine: EngineClient) -> None:
-    stream = mlx_engine.generate(ask("Think hard.", max_tokens=60))
+    # Room to think: the tiny model is fast, and the worker sends ~40 ms of text per event,
+    # so the request must still be running when the first piece of reasoning arrives.
+    stream = mlx_engine.generate(ask("Think hard.", max_tokens=400))
     events: list[Event] = []
+    asked = False
     for event in stream:
         events.append(event)
-        if event.kind is EventKind.REASONING and len(events) == 2:
+        if event.kind is EventKind.REASONING and not asked:
             stream.answer_now()
+            asked = True
     injected = [e for e in events if e.kind is EventKind.INJECTED]
     assert [e.data["reason"] for e in injected] == ["answer_now"]
     stats = events[-2].stats
