@@ -14,7 +14,7 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
@@ -95,30 +95,45 @@ def _run_generation(
     engine: Engine, cmd: GenerateCommand, control: Control, out: Queue[Event]
 ) -> None:
     events: Iterator[Event] = engine.stream(cmd.request, cmd.request_id, control)
-    pending: Event | None = None
-    last_put = 0.0
-    for event in events:
-        now = time.monotonic()
-        if event.kind in _TEXT_KINDS:
-            if pending is not None and pending.kind is event.kind:
-                pending = Event(event.kind, event.request_id, pending.text + event.text)
-            else:
-                if pending is not None:
-                    out.put(pending)
-                    last_put = now
-                pending = event
-            if now - last_put >= COALESCE_S:
-                out.put(pending)
-                pending = None
-                last_put = now
-            continue
-        if pending is not None:
-            out.put(pending)
-            pending = None
+    for event in coalesce(events, time.monotonic):
         out.put(event)
-        last_put = now
+
+
+def coalesce(events: Iterable[Event], clock: Callable[[], float]) -> Iterator[Event]:
+    """Merge text pieces that come within :data:`COALESCE_S` of the last event sent.
+
+    The first piece of the reasoning and of the answer always goes at once (time to first
+    token, and to the first answer token, are untouched); every other event goes at once too,
+    after any text held before it. Nothing is reordered or lost.
+    """
+    pending: Event | None = None
+    last_sent = 0.0
+    started: set[EventKind] = set()
+    for event in events:
+        now = clock()
+        if event.kind not in _TEXT_KINDS:
+            if pending is not None:
+                yield pending
+                pending = None
+            yield event
+            last_sent = now
+            continue
+        if pending is not None and pending.kind is event.kind:
+            pending = Event(event.kind, event.request_id, pending.text + event.text)
+        else:
+            if pending is not None:
+                yield pending
+                last_sent = now
+            pending = event
+            if event.kind not in started:
+                started.add(event.kind)
+                last_sent = -COALESCE_S  # a first piece: send it now
+        if now - last_sent >= COALESCE_S:
+            yield pending
+            pending = None
+            last_sent = now
     if pending is not None:
-        out.put(pending)
+        yield pending
 
 
 def worker_main(
