@@ -114,7 +114,7 @@ class ConversationView(QScrollArea):
                 w.set_error("Stopped.")
         else:
             w.answer.set_markdown(message.content)
-        w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)))
+        w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
         return w
 
     def _connect(self, w: MessageWidget) -> None:

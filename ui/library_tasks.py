@@ -76,9 +76,11 @@ def run_task(
     on_error: Callable[[BaseException], None],
     *,
     context: QObject | None = None,
+    pool: QThreadPool | None = None,
 ) -> None:
     """Run ``func`` in the thread pool; call ``on_done(result)`` or ``on_error(exc)`` on the
-    GUI thread. With ``context``, nothing is delivered once that object is destroyed."""
+    GUI thread. With ``context``, nothing is delivered once that object is destroyed. ``pool``:
+    another pool than Qt's global one (one thread: jobs run one at a time, in order)."""
     relay = _Relay(on_done, on_error, context)
     _alive.add(relay)
-    QThreadPool.globalInstance().start(_Job(func, relay))
+    (pool or QThreadPool.globalInstance()).start(_Job(func, relay))

@@ -485,6 +485,7 @@ class MessageWidget(QFrame):
         super().__init__(parent)
         self.role = role
         self.message_id = message_id
+        self.sibling_ids: tuple[int, ...] = (message_id,)
         self.setObjectName("userMessage" if role == "user" else "assistantMessage")
         self.trace: TraceWidget | None = None
         layout = QVBoxLayout(self)
@@ -562,7 +563,9 @@ class MessageWidget(QFrame):
             self._layout.insertWidget(1, self.trace)
         return self.trace
 
-    def set_siblings(self, index: int, count: int) -> None:
+    def set_siblings(self, index: int, count: int, ids: tuple[int, ...] = ()) -> None:
+        """Show "index+1/count"; ``ids``: the versions, oldest first (for ‹ and ›)."""
+        self.sibling_ids = ids or (self.message_id,)
         show = count > 1
         for w in (self.prev_button, self.sibling_label, self.next_button):
             w.setVisible(show)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from PySide6.QtCore import QByteArray, QModelIndex, QPoint, Qt, QTimer
+from PySide6.QtCore import QByteArray, QModelIndex, QPoint, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -46,11 +47,14 @@ from ui.settings_panel import SettingsPanel
 from ui.store_opener import LIST_LIMIT, StoreOpener
 
 if TYPE_CHECKING:
+    from app.request import ChatMessage
     from app.store.domain import ConversationSummary
     from app.store.recorder import AnswerRecorder
     from app.store.store import Store
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 EMPTY_NO_MODEL = "Open a GGUF model to start (Ctrl+L), or find one in the Library (Ctrl+Shift+L)."
 EMPTY_READY = "Ask something. The model's reasoning streams above its answer."
@@ -90,6 +94,12 @@ class MainWindow(QMainWindow):
         self._listed_early = False
         self._open_request = 0
         self._search_request = 0
+        self._list_request = 0
+        # Every history read and write runs here, one at a time and in order, so the GUI
+        # thread never waits on the database or the disk.
+        self._db_pool = QThreadPool(self)
+        self._db_pool.setMaxThreadCount(1)
+        self._preparing = False  # an answer's rows are being written before it starts
         self._loading_ref: str | None = None  # what load_model was last given
         self._loaded_ref: str | None = None  # ... for the model now loaded
         self.bridge = bridge or EngineBridge(parent=self)
@@ -255,8 +265,44 @@ class MainWindow(QMainWindow):
 
     # -- conversations --------------------------------------------------------------------------
 
+    def _db(
+        self,
+        work: Callable[[Store], T],
+        on_done: Callable[[T], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None,
+    ) -> None:
+        """Run ``work(store)`` on the database thread; ``on_done`` gets its result here."""
+        store = self.store
+
+        def failed(err: BaseException) -> None:
+            if on_error is not None:
+                on_error(err)
+            else:
+                self.statusBar().showMessage(f"History: {err}", 8000)
+
+        run_task(
+            lambda: work(store),
+            on_done or (lambda _r: None),
+            failed,
+            context=self,
+            pool=self._db_pool,
+        )
+
+    @property
+    def busy(self) -> bool:
+        """An answer is streaming, or being set up."""
+        return self._active is not None or self._preparing
+
     def refresh_conversations(self) -> None:
-        self._show_conversations(self.store.list_conversations(limit=LIST_LIMIT))
+        """Read the sidebar's list again (on the database thread; the newest read wins)."""
+        self._list_request += 1
+        request = self._list_request
+
+        def done(conversations: list[ConversationSummary]) -> None:
+            if request == self._list_request:
+                self._show_conversations(conversations)
+
+        self._db(lambda store: store.list_conversations(limit=LIST_LIMIT), done)
 
     def _show_conversations(self, conversations: list[ConversationSummary]) -> None:
         items = [c for c in conversations if c.id not in self._pending_delete]
@@ -267,7 +313,7 @@ class MainWindow(QMainWindow):
                 self.list_view.setCurrentIndex(self.list_model.index(row))
 
     def new_chat(self) -> None:
-        if self._active is not None:
+        if self.busy:
             return
         self._open_request += 1  # a conversation still being read is not shown
         self.conversation_id = None
@@ -277,14 +323,16 @@ class MainWindow(QMainWindow):
         self.composer.edit.setFocus()
 
     def open_conversation(self, conversation_id: int) -> None:
-        """Open a conversation now (see :meth:`show_conversation` for the list's way)."""
-        if self._active is not None:
+        """Show a conversation (read on the database thread; the newest request wins)."""
+        if self.busy:
             return
-        self._open_request += 1  # a read still running for an earlier click is dropped
-        self.conversation_id = conversation_id
-        path = self.store.active_path(conversation_id)
-        self.view.set_messages(path)
-        self._update_context_note(path)
+        self._open_request += 1
+        request = self._open_request
+        self._db(
+            lambda store: store.active_path(conversation_id),
+            lambda path: self._on_conversation_read(request, conversation_id, path),
+            lambda err: self._on_conversation_read_failed(request, err),
+        )
 
     def _update_context_note(self, path: list[Message]) -> None:
         info = self.bridge.info
@@ -311,7 +359,7 @@ class MainWindow(QMainWindow):
         def work() -> list[SearchHit]:
             return store.search(query, limit=50, mark=SearchResultModel.MARK, prefix=True)
 
-        run_task(
+        run_task(  # the pool, not the database thread: a search must not queue behind writes
             work,
             lambda hits: self._on_search_done(request, hits),
             lambda err: self._on_search_failed(request, err),
@@ -331,24 +379,10 @@ class MainWindow(QMainWindow):
     def _on_list_view_clicked(self, index: QModelIndex) -> None:
         cid = index.data(IdRole)
         if cid is not None:
-            self.show_conversation(int(cid))
-
-    def show_conversation(self, conversation_id: int) -> None:
-        """Open a conversation, reading it on a pool thread (a long one takes tens of ms)."""
-        if self._active is not None:
-            return
-        self._open_request += 1
-        request = self._open_request
-        store = self.store
-        run_task(
-            lambda: store.active_path(conversation_id),
-            lambda path: self._on_conversation_read(request, conversation_id, path),
-            lambda err: self._on_conversation_read_failed(request, err),
-            context=self,
-        )
+            self.open_conversation(int(cid))
 
     def _on_conversation_read(self, request: int, cid: int, path: list[Message]) -> None:
-        if request != self._open_request or self._active is not None:
+        if request != self._open_request or self.busy:
             return  # the user clicked elsewhere meanwhile, or started an answer
         self.conversation_id = cid
         self.view.set_messages(path)
@@ -372,15 +406,19 @@ class MainWindow(QMainWindow):
         menu.exec(self.list_view.viewport().mapToGlobal(pos))
 
     def rename_conversation(self, cid: int) -> None:
-        current = self.store.get_conversation(cid).title
+        row = self.list_model.row_of(cid)
+        current = self.list_model.item(row).title if row >= 0 else ""
         title, ok = QInputDialog.getText(self, "Rename", "Title:", text=current)
         if ok and title.strip():
-            self.store.rename_conversation(cid, title)
-            self.refresh_conversations()
+            self._db(
+                lambda store: store.rename_conversation(cid, title),
+                lambda _r: self.refresh_conversations(),
+            )
 
     def _toggle_pin(self, cid: int, pinned: bool) -> None:
-        self.store.set_pinned(cid, not pinned)
-        self.refresh_conversations()
+        self._db(
+            lambda store: store.set_pinned(cid, not pinned), lambda _r: self.refresh_conversations()
+        )
 
     def delete_conversation(self, cid: int) -> None:
         """Hide at once; really delete after a few seconds unless the user clicks Undo."""
@@ -405,7 +443,7 @@ class MainWindow(QMainWindow):
         self.statusBar().removeWidget(button)
         if cid in self._pending_delete:
             self._pending_delete.remove(cid)
-            self.store.delete_conversation(cid)
+            self._db(lambda store: store.delete_conversation(cid))
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -503,33 +541,55 @@ class MainWindow(QMainWindow):
         return GenerationSettings(sampling=sampling, thinking=thinking)
 
     def send(self, text: str) -> None:
-        if self._active is not None:
+        if self.busy:
             return
         if self.bridge.info is None:
             self.statusBar().showMessage("Open a model first (Ctrl+L).", 5000)
             return
         self.settings_panel.store_into(self.settings)
         system = self.settings_panel.system_prompt.toPlainText().strip() or None
-        try:
-            if self.conversation_id is None:
-                conv = self.store.create_conversation(
-                    model=self._model_ref(),
-                    system_prompt=system,
-                    settings=self._generation_settings(),
+        cid, model, settings = self.conversation_id, self._model_ref(), self._generation_settings()
+
+        def prepare(store: Store) -> tuple[int, Message, list[ChatMessage], AnswerRecorder]:
+            conv_id = cid
+            if conv_id is None:
+                conv = store.create_conversation(
+                    model=model, system_prompt=system, settings=settings
                 )
-                self.conversation_id = conv.id
-            user = self.store.add_user_message(self.conversation_id, text)
-            history = self.store.chat_history(self.conversation_id)
-            recorder = self.store.start_answer(self.conversation_id, model=self._model_ref())
-        except PonderError as err:
-            QMessageBox.warning(self, "Could not save the message", str(err))
-            return
-        self.composer.edit.clear()
-        user_widget = MessageWidget("user", user.id)
-        user_widget.answer.set_markdown(text)
-        self.view.append_widget(user_widget)
-        self._start(history, recorder, system)
-        self.refresh_conversations()
+                conv_id = conv.id
+            user = store.add_user_message(conv_id, text)
+            history = store.chat_history(conv_id)
+            return conv_id, user, history, store.start_answer(conv_id, model=model)
+
+        def ready(result: tuple[int, Message, list[ChatMessage], AnswerRecorder]) -> None:
+            self._preparing = False
+            conv_id, user, history, recorder = result
+            self.conversation_id = conv_id
+            self.composer.edit.clear()
+            user_widget = MessageWidget("user", user.id)
+            user_widget.answer.set_markdown(text)
+            self.view.append_widget(user_widget)
+            self._start(history, recorder, system)
+            self.refresh_conversations()
+
+        self._prepare(prepare, ready, "Could not save the message")
+
+    def _prepare(
+        self, work: Callable[[Store], T], ready: Callable[[T], None], failure: str
+    ) -> None:
+        """Write an answer's rows on the database thread, then start it (``ready``)."""
+        self._preparing = True
+        self.composer.set_generating(True)
+
+        def failed(err: BaseException) -> None:
+            self._preparing = False
+            self.composer.set_generating(False)
+            if isinstance(err, PonderError):
+                QMessageBox.warning(self, failure, str(err))
+            else:
+                self.statusBar().showMessage(f"{failure}: {err}", 8000)
+
+        self._db(work, ready, failed)
 
     def _start(self, history: list, recorder: AnswerRecorder, system: str | None) -> None:  # type: ignore[type-arg]
         thinking = dataclasses.replace(
@@ -667,13 +727,18 @@ class MainWindow(QMainWindow):
         self._ticker.stop()
         self.composer.set_generating(False)
         self.refresh_conversations()
-        if self.conversation_id is not None:
-            # Refresh sibling navigation and ids of the finished answer.
-            path = self.store.active_path(self.conversation_id, with_reasoning=False)
-            if path:
+        cid = self.conversation_id
+        if cid is None:
+            return
+
+        def siblings(path: list[Message]) -> None:  # navigation for the finished answer
+            if path and self.conversation_id == cid and not self.busy:
                 last = path[-1]
-                active.widget.set_siblings(last.sibling_index, max(1, len(last.sibling_ids)))
+                count = max(1, len(last.sibling_ids))
+                active.widget.set_siblings(last.sibling_index, count, last.sibling_ids)
                 self._update_context_note(path)
+
+        self._db(lambda store: store.active_path(cid, with_reasoning=False), siblings)
 
     # -- branches ---------------------------------------------------------------------------------
 
@@ -684,45 +749,76 @@ class MainWindow(QMainWindow):
                 return
 
     def regenerate(self, message_id: int) -> None:
-        if self._active is not None or self.bridge.info is None or self.conversation_id is None:
+        if self.busy or self.bridge.info is None or self.conversation_id is None:
             return
-        try:
-            recorder = self.store.regenerate(message_id, model=self._model_ref())
-            history = self.store.chat_history(self.conversation_id)[:-1]
-        except (PonderError, ValueError) as err:
-            self.statusBar().showMessage(str(err), 5000)
-            return
-        path = self.store.active_path(self.conversation_id)
-        self.view.set_messages(path[:-1])
-        conv = self.store.get_conversation(self.conversation_id)
-        self._start(history, recorder, conv.system_prompt)
+        cid, model = self.conversation_id, self._model_ref()
+
+        def prepare(
+            store: Store,
+        ) -> tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None]:
+            recorder = store.regenerate(message_id, model=model)
+            history = store.chat_history(cid)[:-1]
+            path = store.active_path(cid)
+            return history, recorder, path[:-1], store.get_conversation(cid).system_prompt
+
+        def ready(
+            result: tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None],
+        ) -> None:
+            self._preparing = False
+            history, recorder, shown, system = result
+            self.view.set_messages(shown)
+            self._start(history, recorder, system)
+
+        self._prepare(prepare, ready, "Could not regenerate")
 
     def edit_message(self, message_id: int) -> None:
-        if self._active is not None or self.bridge.info is None or self.conversation_id is None:
+        if self.busy or self.bridge.info is None or self.conversation_id is None:
             return
-        old = self.store.get_message(message_id)
-        text, ok = QInputDialog.getMultiLineText(self, "Edit and resend", "Message:", old.content)
+        widget = next((w for w in self.view.widgets if w.message_id == message_id), None)
+        old = widget.answer.text if widget is not None else ""
+        text, ok = QInputDialog.getMultiLineText(self, "Edit and resend", "Message:", old)
         if not ok or not text.strip():
             return
-        self.store.edit_user_message(message_id, text)
-        history = self.store.chat_history(self.conversation_id)
-        recorder = self.store.start_answer(self.conversation_id, model=self._model_ref())
-        self.view.set_messages(self.store.active_path(self.conversation_id)[:-1])
-        conv = self.store.get_conversation(self.conversation_id)
-        self._start(history, recorder, conv.system_prompt)
+        cid, model = self.conversation_id, self._model_ref()
+
+        def prepare(
+            store: Store,
+        ) -> tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None]:
+            store.edit_user_message(message_id, text)
+            history = store.chat_history(cid)
+            recorder = store.start_answer(cid, model=model)
+            shown = store.active_path(cid)[:-1]
+            return history, recorder, shown, store.get_conversation(cid).system_prompt
+
+        def ready(
+            result: tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None],
+        ) -> None:
+            self._preparing = False
+            history, recorder, shown, system = result
+            self.view.set_messages(shown)
+            self._start(history, recorder, system)
+
+        self._prepare(prepare, ready, "Could not save the message")
 
     def show_sibling(self, message_id: int, delta: int) -> None:
-        if self._active is not None or self.conversation_id is None:
+        if self.busy or self.conversation_id is None:
             return
-        message = self.store.get_message(message_id)
-        path = self.store.active_path(self.conversation_id, with_reasoning=False)
-        siblings = next((m.sibling_ids for m in path if m.id == message_id), message.sibling_ids)
+        widget = next((w for w in self.view.widgets if w.message_id == message_id), None)
+        siblings = widget.sibling_ids if widget is not None else ()
         if message_id not in siblings:
             return
         index = siblings.index(message_id) + delta
-        if 0 <= index < len(siblings):
-            self.store.activate(siblings[index])
-            self.view.set_messages(self.store.active_path(self.conversation_id))
+        if not 0 <= index < len(siblings):
+            return
+        cid, target = self.conversation_id, siblings[index]
+        self._open_request += 1
+        request = self._open_request
+
+        def switch(store: Store) -> list[Message]:
+            store.activate(target)
+            return store.active_path(cid)
+
+        self._db(switch, lambda path: self._on_conversation_read(request, cid, path))
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask yes/no (tests replace this)."""
@@ -734,25 +830,27 @@ class MainWindow(QMainWindow):
 
     def delete_message(self, message_id: int) -> bool:
         """Delete a message and what follows it in its branch (asks first if anything does)."""
-        if self._active is not None or self.conversation_id is None:
+        if self.busy or self.conversation_id is None:
             self.statusBar().showMessage("Stop the answer before deleting messages.", 5000)
             return False
-        path = self.store.active_path(self.conversation_id, with_reasoning=False)
-        ids = [m.id for m in path]
+        ids = [w.message_id for w in self.view.widgets]
         after = len(ids) - ids.index(message_id) - 1 if message_id in ids else 0
         if after and not self.confirm(
             "Delete messages",
             f"Delete this message and the {after} after it? This cannot be undone.",
         ):
             return False
-        try:
-            self.store.delete_message(message_id)
-        except (PonderError, ValueError) as err:
+        cid = self.conversation_id
+
+        def deleted(_leaf: int | None) -> None:
+            self.open_conversation(cid)
+            self.refresh_conversations()
+            self.statusBar().showMessage("Message deleted.", 4000)
+
+        def failed(err: BaseException) -> None:
             self.statusBar().showMessage(f"Could not delete the message: {err}", 8000)
-            return False
-        self.open_conversation(self.conversation_id)
-        self.refresh_conversations()
-        self.statusBar().showMessage("Message deleted.", 4000)
+
+        self._db(lambda store: store.delete_message(message_id), deleted, failed)
         return True
 
     # -- lifecycle ------------------------------------------------------------------------------------
@@ -770,10 +868,12 @@ class MainWindow(QMainWindow):
             save_settings(self.settings)
         except OSError as err:
             log.warning("could not save settings: %s", err)
+        self.library.shutdown()
+        self.bridge.shutdown()  # the answer being written is saved before this returns
+        self._db_pool.waitForDone(10_000)  # what was queued for the database is written
+        # Quitting: the GUI may wait now (deletions the user did not undo are done).
         for cid in list(self._pending_delete):
             self.store.delete_conversation(cid)
         self._pending_delete.clear()
-        self.library.shutdown()
-        self.bridge.shutdown()
         self.store.close()
         super().closeEvent(event)

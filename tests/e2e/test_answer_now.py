@@ -53,7 +53,8 @@ def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-unt
 def start(qtbot, w: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
     w.composer.edit.setPlainText(text)
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
-    assert w._active is not None
+    assert w.busy  # its rows are written on the database thread, then it streams
+    qtbot.waitUntil(lambda: w._active is not None, timeout=10_000)
 
 
 def saved_answer(w: MainWindow):  # type: ignore[no-untyped-def]

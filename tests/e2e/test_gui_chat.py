@@ -39,8 +39,8 @@ def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-unt
 def send_and_wait(qtbot, w: MainWindow, text: str, timeout: int = 240_000) -> None:  # type: ignore[no-untyped-def]
     w.composer.edit.setPlainText(text)
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
-    assert w._active is not None
-    qtbot.waitUntil(lambda: w._active is None, timeout=timeout)
+    assert w.busy  # its rows are written on the database thread, then it streams
+    qtbot.waitUntil(lambda: not w.busy, timeout=timeout)
 
 
 def test_budgeted_trace_streams_collapses_and_answer_follows(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
@@ -68,7 +68,7 @@ def test_budgeted_trace_streams_collapses_and_answer_follows(qtbot, window: Main
     assert path[1].status is MessageStatus.COMPLETE
     assert path[1].reasoning_state is ReasoningState.CAPPED
     assert path[1].content.strip() == answer.answer.text.strip()
-    assert window.list_model.rowCount() == 1
+    qtbot.waitUntil(lambda: window.list_model.rowCount() == 1, timeout=10_000)
 
 
 def test_stop_mid_stream_keeps_what_was_written(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
@@ -79,7 +79,9 @@ def test_stop_mid_stream_keeps_what_was_written(qtbot, window: MainWindow) -> No
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(
         lambda: (
-            window.view.widgets[-1].trace is not None and window.view.widgets[-1].trace.tokens > 5
+            bool(window.view.widgets)  # the answer starts once its rows are written
+            and window.view.widgets[-1].trace is not None
+            and window.view.widgets[-1].trace.tokens > 5
         ),
         timeout=120_000,
     )
@@ -99,12 +101,15 @@ def test_regenerate_adds_a_sibling_and_navigation(qtbot, window: MainWindow) -> 
     send_and_wait(qtbot, window, "Say hello.")
     first = window.view.widgets[-1].message_id
     window.regenerate_last()
-    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    assert window.busy
+    qtbot.waitUntil(lambda: not window.busy, timeout=240_000)
     last = window.view.widgets[-1]
     assert last.message_id != first
-    assert last.sibling_label.text() == "2/2" and last.prev_button.isEnabled()
+    # The navigation is read from the history right after the answer ends.
+    qtbot.waitUntil(lambda: last.sibling_label.text() == "2/2", timeout=10_000)
+    assert last.prev_button.isEnabled()
     window.show_sibling(last.message_id, -1)
-    assert window.view.widgets[-1].message_id == first
+    qtbot.waitUntil(lambda: window.view.widgets[-1].message_id == first, timeout=10_000)
     assert window.view.widgets[-1].sibling_label.text() == "1/2"
 
 

@@ -32,6 +32,7 @@ def test_delete_buttons_remove_messages(qtbot, ponder_home: Path) -> None:  # ty
     qtbot.addWidget(w)
     w.show()
     w.open_conversation(conv.id)
+    qtbot.waitUntil(lambda: len(w.view.widgets) == 4, timeout=10_000)
     assert [m.role for m in w.view.widgets] == ["user", "assistant", "user", "assistant"]
 
     # The last answer: nothing follows it, so no question asked.
@@ -39,18 +40,19 @@ def test_delete_buttons_remove_messages(qtbot, ponder_home: Path) -> None:  # ty
     w.confirm = lambda _title, text: asked.append(text) or False  # type: ignore[method-assign]
     qtbot.mouseClick(w.view.widgets[-1].delete_button, Qt.MouseButton.LeftButton)
     assert asked == []
-    assert len(w.view.widgets) == 3
+    qtbot.waitUntil(lambda: len(w.view.widgets) == 3, timeout=10_000)
     assert [m.content for m in store.active_path(conv.id)][-1] == "And 3 + 3?"
 
     # The first answer has a question after it: asked, and "no" keeps everything.
     qtbot.mouseClick(w.view.widgets[1].delete_button, Qt.MouseButton.LeftButton)
     assert asked == ["Delete this message and the 1 after it? This cannot be undone."]
+    qtbot.wait(100)
     assert len(store.messages(conv.id)) == 3
 
     w.confirm = lambda _title, _text: True  # type: ignore[method-assign]
     qtbot.mouseClick(w.view.widgets[1].delete_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(w.view.widgets) == 1, timeout=10_000)
     assert [m.content for m in store.active_path(conv.id)] == ["What is 2 + 2?"]
-    assert len(w.view.widgets) == 1
     assert first not in {m.id for m in store.messages(conv.id)}
     assert "Message deleted" in w.statusBar().currentMessage()
     w.close()

@@ -51,7 +51,8 @@ def test_history_fills_in_and_the_store_opens_behind_it(qtbot, history: list[int
     assert titles == ["Question 2", "Question 1", "Question 0"]  # newest first
     qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
     w.open_conversation(history[0])
-    assert [m.content for m in w.store.active_path(history[0])] == ["Question 0"]
+    qtbot.waitUntil(lambda: w.conversation_id == history[0], timeout=10_000)
+    assert [x.message_id for x in w.view.widgets] == [m.id for m in w.store.active_path(history[0])]
     close(w)
 
 
@@ -62,7 +63,7 @@ def test_using_the_store_at_once_waits_for_it(qtbot, history: list[int]) -> None
     conv = w.store.create_conversation()
     assert conv.id not in history
     w.refresh_conversations()
-    assert w.list_model.rowCount() == 4
+    qtbot.waitUntil(lambda: w.list_model.rowCount() == 4, timeout=10_000)
     qtbot.wait(200)  # the early list and the "opened" news arrive late: they change nothing
     assert w.list_model.rowCount() == 4
     close(w)
@@ -95,14 +96,14 @@ def test_clicking_a_conversation_reads_it_off_the_gui_thread(qtbot, history: lis
     qtbot.addWidget(w)
     w.show()
     qtbot.waitUntil(lambda: w.list_model.rowCount() == 3 and w._store is not None, timeout=10_000)
-    w.show_conversation(history[0])
-    w.show_conversation(history[1])  # clicked again before the first read came back
+    w.open_conversation(history[0])
+    w.open_conversation(history[1])  # clicked again before the first read came back
     qtbot.waitUntil(lambda: w.conversation_id == history[1], timeout=10_000)
     qtbot.wait(100)
     assert w.conversation_id == history[1]  # the earlier read arrived too late to count
     path = w.store.active_path(history[1])
     assert [x.message_id for x in w.view.widgets] == [m.id for m in path]
-    w.show_conversation(history[2])
+    w.open_conversation(history[2])
     w.new_chat()  # a new chat wins over the read still running
     qtbot.wait(300)
     assert w.conversation_id is None
