@@ -24,11 +24,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import PonderError
 from app.events import Event, EventKind
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
-from app.request import GenerationRequest
+from app.request import ChatMessage, GenerationRequest
 from app.store.domain import ModelRef
 from app.store.recorder import AnswerRecorder
 from backends.base import LoadParams, ModelInfo
@@ -36,6 +35,7 @@ from ui.bridge import EngineBridge
 from ui.message_view import MessageWidget
 
 if TYPE_CHECKING:
+    from app.store.store import Store
     from ui.window import MainWindow
 
 
@@ -220,6 +220,7 @@ class CompareView(QWidget):
         self.main = window
         self.machine = machine
         self.conversation_id: int | None = None
+        self._preparing = False  # the question's rows are being written
         col = QVBoxLayout(self)
         intro = QLabel(
             "Ask two models the same question. Each runs in its own engine; both answers are "
@@ -266,7 +267,7 @@ class CompareView(QWidget):
 
     @property
     def running(self) -> bool:
-        return self.left.running or self.right.running
+        return self._preparing or self.left.running or self.right.running
 
     def compare(
         self,
@@ -291,35 +292,48 @@ class CompareView(QWidget):
         if refused:
             self.error.setText(refused)
             return False
-        store = self.main.store
-        try:
-            conv = store.create_conversation(model=_ref(a))
+        model_a, model_b = _ref(a), _ref(b)
+
+        def prepare(store: Store) -> tuple[int, list[ChatMessage], AnswerRecorder, AnswerRecorder]:
+            conv = store.create_conversation(model=model_a)
             user = store.add_user_message(conv.id, text)
             history = store.chat_history(conv.id)
-            rec_a = store.start_answer(conv.id, parent_id=user.id, model=_ref(a))
-            rec_b = store.start_answer(conv.id, parent_id=user.id, model=_ref(b))
-        except PonderError as err:
+            rec_a = store.start_answer(conv.id, parent_id=user.id, model=model_a)
+            rec_b = store.start_answer(conv.id, parent_id=user.id, model=model_b)
+            return conv.id, history, rec_a, rec_b
+
+        def ready(result: tuple[int, list[ChatMessage], AnswerRecorder, AnswerRecorder]) -> None:
+            self._preparing = False
+            cid, history, rec_a, rec_b = result
+            self.conversation_id = cid
+            request = GenerationRequest(
+                messages=tuple(history),
+                system_prompt=None,
+                sampling=self.main.settings_panel.sampling(),
+                thinking=self.main.composer.thinking_control(),
+                max_tokens=max_tokens or self.main.settings_panel.max_tokens.value() or None,
+            )
+            for column, model, rec, template in (
+                (self.left, a, rec_a, templates[0]),
+                (self.right, b, rec_b, templates[1]),
+            ):
+                params = self.main.load_params(str(model.path))
+                if template is not None:
+                    params = replace(params, chat_template=template)
+                column.start(params, request, rec)
+            self.main.refresh_conversations()
+
+        def failed(err: BaseException) -> None:
+            self._preparing = False
+            self.compare_button.setEnabled(True)
+            self.stop_button.setEnabled(False)
             self.error.setText(f"Could not save the question: {err}")
-            return False
-        self.conversation_id = conv.id
-        request = GenerationRequest(
-            messages=tuple(history),
-            system_prompt=None,
-            sampling=self.main.settings_panel.sampling(),
-            thinking=self.main.composer.thinking_control(),
-            max_tokens=max_tokens or self.main.settings_panel.max_tokens.value() or None,
-        )
-        for column, model, rec, template in (
-            (self.left, a, rec_a, templates[0]),
-            (self.right, b, rec_b, templates[1]),
-        ):
-            params = self.main.load_params(str(model.path))
-            if template is not None:
-                params = replace(params, chat_template=template)
-            column.start(params, request, rec)
+
+        # The question and the two empty answers are written on the window's database thread.
+        self._preparing = True
         self.compare_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.main.refresh_conversations()
+        self.main.db_job(prepare, ready, failed)
         return True
 
     def _on_stop_button_clicked(self) -> None:

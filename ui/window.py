@@ -265,7 +265,7 @@ class MainWindow(QMainWindow):
 
     # -- conversations --------------------------------------------------------------------------
 
-    def _db(
+    def db_job(
         self,
         work: Callable[[Store], T],
         on_done: Callable[[T], None] | None = None,
@@ -302,7 +302,7 @@ class MainWindow(QMainWindow):
             if request == self._list_request:
                 self._show_conversations(conversations)
 
-        self._db(lambda store: store.list_conversations(limit=LIST_LIMIT), done)
+        self.db_job(lambda store: store.list_conversations(limit=LIST_LIMIT), done)
 
     def _show_conversations(self, conversations: list[ConversationSummary]) -> None:
         items = [c for c in conversations if c.id not in self._pending_delete]
@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
             return
         self._open_request += 1
         request = self._open_request
-        self._db(
+        self.db_job(
             lambda store: store.active_path(conversation_id),
             lambda path: self._on_conversation_read(request, conversation_id, path),
             lambda err: self._on_conversation_read_failed(request, err),
@@ -410,13 +410,13 @@ class MainWindow(QMainWindow):
         current = self.list_model.item(row).title if row >= 0 else ""
         title, ok = QInputDialog.getText(self, "Rename", "Title:", text=current)
         if ok and title.strip():
-            self._db(
+            self.db_job(
                 lambda store: store.rename_conversation(cid, title),
                 lambda _r: self.refresh_conversations(),
             )
 
     def _toggle_pin(self, cid: int, pinned: bool) -> None:
-        self._db(
+        self.db_job(
             lambda store: store.set_pinned(cid, not pinned), lambda _r: self.refresh_conversations()
         )
 
@@ -443,7 +443,7 @@ class MainWindow(QMainWindow):
         self.statusBar().removeWidget(button)
         if cid in self._pending_delete:
             self._pending_delete.remove(cid)
-            self._db(lambda store: store.delete_conversation(cid))
+            self.db_job(lambda store: store.delete_conversation(cid))
 
     # -- models -----------------------------------------------------------------------------------
 
@@ -589,7 +589,7 @@ class MainWindow(QMainWindow):
             else:
                 self.statusBar().showMessage(f"{failure}: {err}", 8000)
 
-        self._db(work, ready, failed)
+        self.db_job(work, ready, failed)
 
     def _start(self, history: list, recorder: AnswerRecorder, system: str | None) -> None:  # type: ignore[type-arg]
         thinking = dataclasses.replace(
@@ -738,7 +738,7 @@ class MainWindow(QMainWindow):
                 active.widget.set_siblings(last.sibling_index, count, last.sibling_ids)
                 self._update_context_note(path)
 
-        self._db(lambda store: store.active_path(cid, with_reasoning=False), siblings)
+        self.db_job(lambda store: store.active_path(cid, with_reasoning=False), siblings)
 
     # -- branches ---------------------------------------------------------------------------------
 
@@ -818,7 +818,7 @@ class MainWindow(QMainWindow):
             store.activate(target)
             return store.active_path(cid)
 
-        self._db(switch, lambda path: self._on_conversation_read(request, cid, path))
+        self.db_job(switch, lambda path: self._on_conversation_read(request, cid, path))
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask yes/no (tests replace this)."""
@@ -850,7 +850,7 @@ class MainWindow(QMainWindow):
         def failed(err: BaseException) -> None:
             self.statusBar().showMessage(f"Could not delete the message: {err}", 8000)
 
-        self._db(lambda store: store.delete_message(message_id), deleted, failed)
+        self.db_job(lambda store: store.delete_message(message_id), deleted, failed)
         return True
 
     # -- lifecycle ------------------------------------------------------------------------------------
