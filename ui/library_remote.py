@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -41,6 +40,7 @@ from app.remote_sources import (
     remove_source,
 )
 from backends.remote_api import RemoteModel, ServerKind
+from ui.dialogs import ask_yes_no
 from ui.library_tasks import run_task
 
 NAME_COL, URL_COL, KEY_COL, STATUS_COL = range(4)
@@ -337,8 +337,7 @@ class RemoteSourcesPanel(QWidget):
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask yes/no (tests replace this)."""
-        answer = QMessageBox.question(self, title, text)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes_no(self, title, text)
 
     def remove_selected(self) -> None:
         selected = self._selected()

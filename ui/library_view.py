@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QSplitter,
     QTableView,
@@ -37,6 +36,7 @@ from app.library.local import (
     list_local_models,
     remove_model,
 )
+from ui.dialogs import ask_yes_no
 from ui.downloads_view import DownloadsView, error_hint
 from ui.library_card import ModelCard
 from ui.library_models import (
@@ -356,8 +356,7 @@ class LibraryView(QWidget):
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask yes/no (tests replace this)."""
-        answer = QMessageBox.question(self, title, text)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes_no(self, title, text)
 
     def remove_selected(self) -> None:
         m = self.selected_local()

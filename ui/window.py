@@ -39,6 +39,7 @@ from ui.composer import Composer
 from ui.context_note import context_note
 from ui.conversation_list import ConversationListModel, IdRole, SearchResultModel
 from ui.conversation_view import ConversationView
+from ui.dialogs import ask_yes_no
 from ui.library_shell import LibraryShell
 from ui.library_tasks import run_task
 from ui.message_view import MessageWidget
@@ -761,15 +762,7 @@ class MainWindow(QMainWindow):
             path = store.active_path(cid)
             return history, recorder, path[:-1], store.get_conversation(cid).system_prompt
 
-        def ready(
-            result: tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None],
-        ) -> None:
-            self._preparing = False
-            history, recorder, shown, system = result
-            self.view.set_messages(shown)
-            self._start(history, recorder, system)
-
-        self._prepare(prepare, ready, "Could not regenerate")
+        self._prepare(prepare, self._restart_branch, "Could not regenerate")
 
     def edit_message(self, message_id: int) -> None:
         if self.busy or self.bridge.info is None or self.conversation_id is None:
@@ -790,15 +783,16 @@ class MainWindow(QMainWindow):
             shown = store.active_path(cid)[:-1]
             return history, recorder, shown, store.get_conversation(cid).system_prompt
 
-        def ready(
-            result: tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None],
-        ) -> None:
-            self._preparing = False
-            history, recorder, shown, system = result
-            self.view.set_messages(shown)
-            self._start(history, recorder, system)
+        self._prepare(prepare, self._restart_branch, "Could not save the message")
 
-        self._prepare(prepare, ready, "Could not save the message")
+    def _restart_branch(
+        self, prepared: tuple[list[ChatMessage], AnswerRecorder, list[Message], str | None]
+    ) -> None:
+        """A regenerated or edited branch is written: show it and start its new answer."""
+        self._preparing = False
+        history, recorder, shown, system = prepared
+        self.view.set_messages(shown)
+        self._start(history, recorder, system)
 
     def show_sibling(self, message_id: int, delta: int) -> None:
         if self.busy or self.conversation_id is None:
@@ -822,8 +816,7 @@ class MainWindow(QMainWindow):
 
     def confirm(self, title: str, text: str) -> bool:
         """Ask yes/no (tests replace this)."""
-        answer = QMessageBox.question(self, title, text)
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes_no(self, title, text)
 
     def _on_view_delete_clicked(self, message_id: int) -> None:
         self.delete_message(message_id)

@@ -30,7 +30,7 @@ from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import Script, loaded_fake
 from backends.base import LoadParams
-from tests.support.memory_keyring import MemoryKeyring, use_keyring
+from tests.support.memory_keyring import MemoryKeyring, memory_keyring, use_keyring
 from ui.library_remote import STATUS_COL, RemoteSourcesPanel
 from ui.library_view import REMOTE_TAB
 from ui.window import MainWindow
@@ -68,8 +68,7 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture
 def memory() -> Iterator[MemoryKeyring]:
-    with use_keyring(MemoryKeyring()) as backend:
-        assert isinstance(backend, MemoryKeyring)
+    with memory_keyring() as backend:
         yield backend
 
 

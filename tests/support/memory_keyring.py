@@ -44,3 +44,11 @@ def use_keyring(backend: KeyringBackend) -> Iterator[KeyringBackend]:
         yield backend
     finally:
         keyring.set_keyring(previous)
+
+
+@contextlib.contextmanager
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """A fresh :class:`MemoryKeyring` as the keyring for the duration."""
+    with use_keyring(MemoryKeyring()) as backend:
+        assert isinstance(backend, MemoryKeyring)
+        yield backend

@@ -25,15 +25,14 @@ from app.remote_sources import (
     remove_source,
     sources_path,
 )
-from tests.support.memory_keyring import MemoryKeyring, use_keyring
+from tests.support.memory_keyring import MemoryKeyring, memory_keyring, use_keyring
 
 SECRET = "sk-test-0123456789abcdef"
 
 
 @pytest.fixture
 def memory() -> Iterator[MemoryKeyring]:
-    with use_keyring(MemoryKeyring()) as backend:
-        assert isinstance(backend, MemoryKeyring)
+    with memory_keyring() as backend:
         yield backend
 
 
