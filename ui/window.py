@@ -96,6 +96,7 @@ class MainWindow(QMainWindow):
         self._open_request = 0
         self._search_request = 0
         self._list_request = 0
+        self._load_request = 0
         # Every history read and write runs here, one at a time and in order, so the GUI
         # thread never waits on the database or the disk.
         self._db_pool = QThreadPool(self)
@@ -480,19 +481,33 @@ class MainWindow(QMainWindow):
         )
 
     def load_model(self, path: str, *, chat_template: str | None = None) -> None:
-        params = self.load_params(path)
-        if chat_template is not None:
-            params = LoadParams(
-                path,
-                params.n_ctx,
-                params.n_gpu_layers,
-                params.n_threads,
-                chat_template=chat_template,
-            )
+        """Load a model file or a ``remote://SOURCE/MODEL``; progress shows in the model bar.
+
+        Its parameters are put together on a pool thread: that reads the template override
+        file and, for a remote model, the API key from the system keyring (which may ask the
+        user to unlock it).
+        """
         self.model_bar.set_loading(path)
         self.settings.last_model_path = path
         self._loading_ref = path
-        self.bridge.load(params)
+        self._load_request += 1
+        request = self._load_request
+
+        def params() -> LoadParams:
+            resolved = self.load_params(path)
+            if chat_template is not None:
+                resolved = dataclasses.replace(resolved, chat_template=chat_template)
+            return resolved
+
+        def ready(resolved: LoadParams) -> None:
+            if request == self._load_request:
+                self.bridge.load(resolved)
+
+        def failed(err: BaseException) -> None:
+            if request == self._load_request:
+                self._on_bridge_load_failed(str(err))
+
+        run_task(params, ready, failed, context=self)
 
     def reload_model(self) -> None:
         self.settings_panel.store_into(self.settings)
