@@ -553,7 +553,9 @@ class MainWindow(QMainWindow):
 
     def _generation_settings(self) -> GenerationSettings:
         sampling = self.settings_panel.sampling()
-        thinking = self.composer.thinking_control()
+        thinking = dataclasses.replace(
+            self.composer.thinking_control(), on_loop=self.settings_panel.loop_policy()
+        )
         return GenerationSettings(sampling=sampling, thinking=thinking)
 
     def send(self, text: str) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from app.events import FinishReason, ReasoningState, Stats
-from app.request import Effort, Sampling, ThinkingControl, ThinkMode
+from app.request import Effort, LoopPolicy, Sampling, ThinkingControl, ThinkMode
 
 
 class Role(enum.Enum):
@@ -118,6 +118,7 @@ class GenerationSettings:
                 "effort": t.effort.value if t.effort else None,
                 "cap_message": t.cap_message,
                 "wait_text": t.wait_text,
+                "on_loop": t.on_loop.value,
             },
             "max_tokens": self.max_tokens,
             "seed": self.seed,
@@ -141,6 +142,10 @@ class GenerationSettings:
             known["effort"] = Effort(effort) if effort else None
         except ValueError:
             known["effort"] = None
+        try:
+            known["on_loop"] = LoopPolicy(known.get("on_loop", "warn"))
+        except ValueError:
+            known["on_loop"] = LoopPolicy.WARN
         return cls(
             sampling=sampling,
             thinking=ThinkingControl(**known),

@@ -25,7 +25,11 @@ from app.store.domain import InjectedSpan, Message, MessageStatus
 if TYPE_CHECKING:
     from app.store.store import Store
 
-_CAP_STATES = {"budget": ReasoningState.CAPPED, "answer_now": ReasoningState.ANSWER_NOW}
+_CAP_STATES = {
+    "budget": ReasoningState.CAPPED,
+    "answer_now": ReasoningState.ANSWER_NOW,
+    "loop": ReasoningState.ANSWER_NOW,  # the loop guard answered for the user
+}
 _END_STATUS = {
     FinishReason.CANCELLED: MessageStatus.CANCELLED,
     FinishReason.ERROR: MessageStatus.ERROR,

@@ -106,6 +106,19 @@ def test_injected_text_is_part_of_the_reasoning_and_marked(store: Store) -> None
     assert not m.is_complete_trace
 
 
+def test_a_loop_cut_by_the_guard_counts_as_answer_now(store: Store) -> None:
+    recorder = _recorder(store)
+    recorder.apply(Event(EventKind.REASONING, text="It is a place. It is a place."))
+    cut = "\n\nTime is up. I will give the final answer now.\n"
+    recorder.apply(Event(EventKind.INJECTED, text=cut, data={"reason": "loop"}))
+    assert recorder.reasoning_state is ReasoningState.ANSWER_NOW  # before STATS says so
+    recorder.apply(Event(EventKind.CONTENT, text="A place."))
+    recorder.apply(done_event(1, FinishReason.STOP))
+    m = store.get_message(recorder.message_id)
+    assert m.reasoning_state is ReasoningState.ANSWER_NOW
+    assert [s.reason for s in m.injected] == ["loop"]
+
+
 @pytest.mark.parametrize(
     ("last", "status"),
     [

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from app.events import ReasoningState
-from app.request import ChatMessage, Effort, Sampling, ThinkingControl, ThinkMode
+from app.request import ChatMessage, Effort, LoopPolicy, Sampling, ThinkingControl, ThinkMode
 from app.store import (
     GenerationSettings,
     Message,
@@ -37,6 +37,14 @@ def test_conversation_keeps_model_prompt_and_settings(store: Store) -> None:
     assert again.settings == settings
     assert again.title == "" and again.title_is_auto and again.active_leaf_id is None
     assert again.created_at.tzinfo is not None
+
+
+def test_the_loop_policy_is_kept_with_the_settings(store: Store) -> None:
+    settings = GenerationSettings(thinking=ThinkingControl(on_loop=LoopPolicy.ANSWER))
+    conv = store.create_conversation(settings=settings)
+    assert store.get_conversation(conv.id).settings.thinking.on_loop is LoopPolicy.ANSWER
+    odd = GenerationSettings.from_dict({"thinking": {"on_loop": "explode"}})
+    assert odd.thinking.on_loop is LoopPolicy.WARN
 
 
 def test_settings_from_unknown_keys_and_values_fall_back() -> None:
