@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.errors import PonderError
+from app.errors import PonderError, StorageError
 from app.events import Event, EventKind
 from app.families import get_family
 from app.request import GenerationRequest
@@ -274,7 +274,7 @@ class MainWindow(QMainWindow):
         on_error: Callable[[BaseException], None] | None = None,
     ) -> None:
         """Run ``work(store)`` on the database thread; ``on_done`` gets its result here."""
-        store = self.store
+        store = self._store_for_thread()
 
         def failed(err: BaseException) -> None:
             if on_error is not None:
@@ -283,12 +283,30 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"History: {err}", 8000)
 
         run_task(
-            lambda: work(store),
+            lambda: work(store()),
             on_done or (lambda _r: None),
             failed,
             context=self,
             pool=self._db_pool,
         )
+
+    def _store_for_thread(self) -> Callable[[], Store]:
+        """The store, for a job on another thread: while it is still opening, the job waits
+        for it there, not the GUI thread here."""
+        ready, opener = self._store, self._opener
+        if ready is None and opener is None:
+            ready = self.store  # opened, then set aside as damaged: recovered here
+        if ready is not None:
+            return lambda: ready
+
+        def wait() -> Store:
+            assert opener is not None
+            opened = opener.result()
+            if opened.store is None:
+                raise opened.error or StorageError("the history database did not open")
+            return opened.store
+
+        return wait
 
     @property
     def busy(self) -> bool:
@@ -356,10 +374,10 @@ class MainWindow(QMainWindow):
         if not query:
             self.list_view.setModel(self.list_model)
             return
-        store = self.store
+        store = self._store_for_thread()
 
         def work() -> list[SearchHit]:
-            return store.search(query, limit=50, mark=SearchResultModel.MARK, prefix=True)
+            return store().search(query, limit=50, mark=SearchResultModel.MARK, prefix=True)
 
         run_task(  # the pool, not the database thread: a search must not queue behind writes
             work,

@@ -126,3 +126,20 @@ def test_search_runs_off_the_gui_thread_and_shows_the_newest_query(
     w.search_box.clear()
     qtbot.waitUntil(lambda: w.list_view.model() is w.list_model, timeout=10_000)
     close(w)
+
+
+def test_history_jobs_before_the_store_opens_wait_off_the_gui_thread(  # type: ignore[no-untyped-def]
+    qtbot, history: list[int]
+) -> None:
+    w = MainWindow(first_run=False)
+    qtbot.addWidget(w)
+    w.refresh_conversations()
+    w.search_box.setText("Question 1")
+    w._run_search()
+    assert w._store is None  # nothing above made the GUI thread wait for the store
+    qtbot.waitUntil(lambda: w.list_view.model() is w.search_model, timeout=10_000)
+    hits = {w.search_model.index(r).data(IdRole) for r in range(w.search_model.rowCount())}
+    assert hits == {history[1]}
+    qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
+    assert w.list_model.rowCount() == 3
+    close(w)
