@@ -44,7 +44,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 PROMPT = "Which city is the capital of France?"
 
 
-def ponder(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def ponder(
+    *args: str, cwd: Path, timeout: float = 300, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run the frozen ``ponder`` with ``args``; fail on a traceback anywhere in its output."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(
@@ -55,6 +57,7 @@ def ponder(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedP
         text=True,
         encoding="utf-8",
         timeout=timeout,
+        input=stdin,
     )
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
     return done
@@ -71,6 +74,28 @@ def test_subcommand_help(tmp_path: Path, command: str) -> None:
     done = ponder(command, "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"usage: ponder {command}")
+
+
+def test_api_keys_go_to_the_system_keyring_or_are_refused(tmp_path: Path) -> None:
+    # keyring finds its backends through package metadata: the bundle must carry it. With a
+    # system keyring (macOS, Windows, a desktop session) the key is stored and the dead port
+    # is reported; without one (CI) the clear "no system keyring" message comes first.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    done = ponder(
+        "models",
+        "add-remote",
+        "box",
+        f"http://127.0.0.1:{port}",
+        "--api-key-stdin",
+        cwd=tmp_path,
+        stdin="sk-frozen-test\n",
+    )
+    assert done.returncode != 0
+    said = done.stderr.lower()
+    assert "no system keyring" in said or "refused" in said or "connect" in said, done.stderr
+    assert "sk-frozen-test" not in done.stderr + done.stdout
 
 
 def test_self_test_opens_the_window_offscreen(tmp_path: Path) -> None:
