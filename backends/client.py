@@ -98,7 +98,9 @@ class EngineClient:
 
     @property
     def pid(self) -> int | None:
-        return None if self._proc is None else int(self._proc.pid)
+        """The worker's process id (None before it started, or if it never could)."""
+        pid = None if self._proc is None else self._proc.pid
+        return None if pid is None else int(pid)
 
     def start(self) -> None:
         """Start the worker process (done lazily by the first request)."""

@@ -7,10 +7,13 @@ batch, so the GUI applies at most ~25 batches a second however fast tokens arriv
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -19,7 +22,14 @@ from app.request import GenerationRequest
 from backends.base import LoadParams, ModelInfo
 from backends.client import EngineClient, RequestStream
 
+if TYPE_CHECKING:
+    from app.server.service import EngineService, Job
+
 BATCH_INTERVAL_S = 0.04
+#: Ids the bridge gives the window's requests while the engine is shared with the API server
+#: (the service numbers the engine's requests itself): far above any engine request id, and
+#: within a C int, since they travel in Qt signals.
+_SHARED_IDS = itertools.count(1_000_000_000)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +61,10 @@ class EngineBridge(QObject):
         self._pending: list[Event] = []
         self._reader_done: list[int] = []
         self._last_request = 0
+        #: While the API server shares the engine: the window's requests queue there too.
+        self.service: EngineService | None = None
+        self._job: Job | None = None
+        self._job_engine_id = 0  # the engine's id of the window's request in the service
         self._timer = QTimer(self)
         self._timer.setInterval(int(BATCH_INTERVAL_S * 1000))
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -65,7 +79,7 @@ class EngineBridge(QObject):
 
     @property
     def generating(self) -> bool:
-        return self._stream is not None
+        return self._stream is not None or self._job is not None
 
     def _spawn(self, target: Callable[[], None], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -81,6 +95,11 @@ class EngineBridge(QObject):
         self._spawn(work, "ponder-load")
 
     def restart(self) -> None:
+        """A fresh worker with the model again, after a crash (the shared service, when the API
+        server is on, restarts it by itself)."""
+        if self.service is not None:
+            return
+
         def work() -> None:
             with self._busy:
                 self._emit_load(self._client.restart())
@@ -110,6 +129,8 @@ class EngineBridge(QObject):
         called with every event on the reader thread (the history recorder: database writes
         never happen on the GUI thread); an exception in it is logged, not fatal.
         """
+        if self.service is not None:
+            return self._generate_shared(self.service, request, sink)
         stream = self._client.generate(request)
         self._last_request = stream.request_id
 
@@ -135,6 +156,44 @@ class EngineBridge(QObject):
             self._timer.start()
         return stream.request_id
 
+    def _generate_shared(
+        self,
+        service: EngineService,
+        request: GenerationRequest,
+        sink: Callable[[Event], None] | None,
+    ) -> int:
+        """Queue the window's request in the service the API server also uses.
+
+        Its events come on the service's engine thread; they get the bridge's id for the
+        request (the window does not know the engine's), and go the usual way from there.
+        """
+        rid = next(_SHARED_IDS)
+        self._last_request = rid
+
+        def deliver(event: Event) -> None:
+            if not self._job_engine_id and event.request_id:
+                self._job_engine_id = event.request_id
+            event = dataclasses.replace(event, request_id=rid)
+            if sink is not None:
+                try:
+                    sink(event)
+                except Exception:
+                    log.exception("event sink failed")
+            end = event.kind in (EventKind.DONE, EventKind.ERROR)
+            with self._pending_lock:
+                self._pending.append(event)
+                if end:
+                    self._reader_done.append(rid)
+            if end:
+                self._job = None
+                self._job_engine_id = 0
+
+        self._job_engine_id = 0
+        self._job = service.submit(request, deliver)
+        if not self._timer.isActive():
+            self._timer.start()
+        return rid
+
     def _on_timer_timeout(self) -> None:
         """On the GUI thread: hand over what arrived since the last tick, one batch per request."""
         with self._pending_lock:
@@ -147,7 +206,7 @@ class EngineBridge(QObject):
             self.events_arrived.emit(request_id, batch)
         for request_id in finished:
             self.request_finished.emit(request_id)
-        if not events and not finished and self._stream is None and not self._generating_threads():
+        if not events and not finished and not self.generating and not self._generating_threads():
             self._timer.stop()
 
     def _generating_threads(self) -> bool:
@@ -155,12 +214,18 @@ class EngineBridge(QObject):
 
     def cancel(self) -> None:
         """Stop the running request (and any queued behind it)."""
-        if self._last_request:
+        job = self._job
+        if job is not None:
+            job.cancel()  # only the window's own request, not one of the server's
+        elif self._last_request and self.service is None:
             self._client.cancel(self._last_request)
 
     def answer_now(self) -> None:
         """Ask the running request's model to stop thinking and answer."""
-        if self._last_request:
+        if self._job is not None:
+            if self._job_engine_id:
+                self._client.answer_now(self._job_engine_id)
+        elif self._last_request and self.service is None:
             self._client.answer_now(self._last_request)
 
     def unload(self) -> None:

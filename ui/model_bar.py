@@ -9,6 +9,11 @@ from app.families import get_family
 from backends.base import ModelInfo
 
 
+def _address(url: str) -> str:
+    """``http://127.0.0.1:8642/v1`` → ``127.0.0.1:8642``."""
+    return url.removeprefix("http://").removesuffix("/v1")
+
+
 def _gib(n: float) -> str:
     return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
 
@@ -18,11 +23,13 @@ class ModelBar(QWidget):
     open_clicked(): choose a model file (Ctrl+L).
     unload_clicked(): unload the model.
     library_clicked(): open the model library (Ctrl+Shift+L).
+    serve_toggled(bool): serve the loaded model over the OpenAI-compatible API, or stop.
     """
 
     open_clicked = Signal()
     unload_clicked = Signal()
     library_clicked = Signal()
+    serve_toggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -50,6 +57,15 @@ class ModelBar(QWidget):
         self.library_button.setToolTip("Find, download and manage models (Ctrl+Shift+L)")
         self.library_button.clicked.connect(self.library_clicked)
         row.addWidget(self.library_button)
+        self.serve_button = QPushButton("Serve API", self)
+        self.serve_button.setCheckable(True)
+        self.serve_button.setToolTip(
+            "Answer OpenAI-compatible requests on this computer (127.0.0.1) with the loaded "
+            "model; they wait in line with your own messages"
+        )
+        self.serve_button.toggled.connect(self.serve_toggled)
+        self.serve_button.hide()
+        row.addWidget(self.serve_button)
         self.unload_button = QPushButton("Unload", self)
         self.unload_button.clicked.connect(self.unload_clicked)
         self.unload_button.hide()
@@ -76,16 +92,38 @@ class ModelBar(QWidget):
             f"template: {info.template_source}, threads {info.n_threads}"
         )
         self.unload_button.show()
+        self.serve_button.setVisible(info.backend != "remote")
         self.status.setText("ready")
 
     def set_failed(self, message: str) -> None:
+        self.serve_button.hide()
         self.progress.hide()
         self.name.setText("No model loaded")
         self.status.setText(message[:120])
         self.status.setToolTip(message)
         self.unload_button.hide()
 
+    def set_serving(self, url: str) -> None:
+        """Show the API's address ("" when it is off); does not signal ``serve_toggled``."""
+        self.serve_button.blockSignals(True)
+        self.serve_button.setChecked(bool(url))
+        self.serve_button.blockSignals(False)
+        self.serve_button.setText("Serving" if url else "Serve API")
+        self.serve_button.setToolTip(
+            f"OpenAI-compatible API at {url} (click to stop)"
+            if url
+            else "Answer OpenAI-compatible requests on this computer (127.0.0.1) with the "
+            "loaded model; they wait in line with your own messages"
+        )
+        self.status.setText(f"API {_address(url)}" if url else "ready")
+        self.status.setToolTip(url)
+
+    def set_server_state(self, url: str, busy: bool, queued: int) -> None:
+        waiting = f" · {queued} waiting" if queued else ""
+        self.status.setText(f"API {_address(url)} · {'answering' if busy else 'idle'}{waiting}")
+
     def set_unloaded(self) -> None:
+        self.serve_button.hide()
         self.progress.hide()
         self.name.setText("No model loaded")
         self.status.setText("")

@@ -44,11 +44,13 @@ from ui.library_shell import LibraryShell
 from ui.library_tasks import run_task
 from ui.message_view import MessageWidget
 from ui.model_bar import ModelBar
+from ui.serving import DEFAULT_PORT, LocalServer
 from ui.settings_panel import SettingsPanel
 from ui.store_opener import LIST_LIMIT, StoreOpener
 
 if TYPE_CHECKING:
     from app.request import ChatMessage
+    from app.server.service import ServiceState
     from app.store.domain import ConversationSummary
     from app.store.recorder import AnswerRecorder
     from app.store.store import Store
@@ -105,6 +107,7 @@ class MainWindow(QMainWindow):
         self._loading_ref: str | None = None  # what load_model was last given
         self._loaded_ref: str | None = None  # ... for the model now loaded
         self.bridge = bridge or EngineBridge(parent=self)
+        self.server = LocalServer(self.bridge, self)
         self.conversation_id: int | None = None
         self._active: _Active | None = None
         self._pending_delete: list[int] = []
@@ -231,6 +234,8 @@ class MainWindow(QMainWindow):
         self.model_bar.open_clicked.connect(self.choose_model)
         self.model_bar.library_clicked.connect(self.library.show_library)
         self.model_bar.unload_clicked.connect(self._on_model_bar_unload_clicked)
+        self.model_bar.serve_toggled.connect(self.set_serving)
+        self.server.state_changed.connect(self._on_server_state_changed)
         self.bridge.load_progressed.connect(self.model_bar.set_progress)
         self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         self.bridge.load_failed.connect(self._on_bridge_load_failed)
@@ -505,6 +510,7 @@ class MainWindow(QMainWindow):
         file and, for a remote model, the API key from the system keyring (which may ask the
         user to unlock it).
         """
+        self.set_serving(False)  # the API serves the loaded model: not across a change
         self.model_bar.set_loading(path)
         self.settings.last_model_path = path
         self._loading_ref = path
@@ -547,6 +553,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(message, 10000)
 
     def _on_model_bar_unload_clicked(self) -> None:
+        self.set_serving(False)
         self.bridge.unload()
         self.model_bar.set_unloaded()
 
@@ -560,6 +567,43 @@ class MainWindow(QMainWindow):
             self.model_bar.set_memory(psutil.Process(pid).memory_info().rss)
         except Exception:
             self.model_bar.set_memory(None)
+
+    # -- the API server -----------------------------------------------------------------------
+
+    def set_serving(self, on: bool) -> None:
+        """Serve the loaded model over the OpenAI-compatible API (127.0.0.1), or stop."""
+        if on == self.server.running:
+            self.model_bar.set_serving(self.server.url)
+            return
+        if self.busy:  # the answer being written would be cut by the switch
+            self.model_bar.set_serving(self.server.url)
+            self.statusBar().showMessage("Wait for the answer before switching the API.", 5000)
+            return
+        if not on:
+            self.server.stop()
+            self.model_bar.set_serving("")
+            self.statusBar().showMessage("The API server is off.", 5000)
+            return
+        port = int(self.settings.extra.get("server_port", DEFAULT_PORT))
+        try:
+            try:
+                url = self.server.start(port)
+            except PonderError:
+                url = self.server.start(0)  # the usual port is taken: any free one
+        except PonderError as err:
+            self.model_bar.set_serving("")
+            self.statusBar().showMessage(f"Could not serve the model: {err}", 10000)
+            return
+        self.model_bar.set_serving(url)
+        self.statusBar().showMessage(
+            f"Serving {self.bridge.info.name if self.bridge.info else 'the model'} at {url} "
+            "(OpenAI-compatible; this computer only).",
+            10000,
+        )
+
+    def _on_server_state_changed(self, state: ServiceState) -> None:
+        if self.server.running:
+            self.model_bar.set_server_state(self.server.url, state.busy, state.queued)
 
     # -- sending ------------------------------------------------------------------------------------
 
@@ -897,6 +941,7 @@ class MainWindow(QMainWindow):
         except OSError as err:
             log.warning("could not save settings: %s", err)
         self.library.shutdown()
+        self.server.stop()
         self.bridge.shutdown()  # the answer being written is saved before this returns
         self._db_pool.waitForDone(10_000)  # what was queued for the database is written
         # Quitting: the GUI may wait now (deletions the user did not undo are done).

@@ -1,0 +1,96 @@
+"""The window's "Serve API" switch: the loaded model answers the real ``openai`` client while
+the window keeps chatting, both waiting in one line for the one engine."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import openai
+from PySide6.QtCore import Qt
+
+from app.store.domain import MessageStatus
+from ui.window import MainWindow
+
+pytestmark = pytest.mark.integration
+
+WAIT = 240_000
+
+
+@pytest.fixture
+def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
+    w = MainWindow(first_run=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.settings.n_ctx = 1024
+    w.settings.extra["server_port"] = 0  # any free port: tests may run side by side
+    w.settings_panel.max_tokens.setValue(24)
+    w.composer.thinking.setCurrentIndex(1)  # thinking off: short answers
+    with qtbot.waitSignal(w.bridge.model_loaded, timeout=WAIT):
+        w.load_model(str(smollm2))
+    yield w
+    w.close()
+
+
+def test_serve_the_loaded_model_while_chatting(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    bar = window.model_bar
+    assert bar.serve_button.isVisible() and not bar.serve_button.isChecked()
+    states: list[Any] = []
+    window.server.state_changed.connect(states.append)
+    qtbot.mouseClick(bar.serve_button, Qt.MouseButton.LeftButton)
+    assert window.server.running and bar.serve_button.isChecked()
+    url = window.server.url
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
+    address = url.removeprefix("http://").removesuffix("/v1")
+    assert bar.status.text().startswith(f"API {address}") and bar.status.toolTip() == url
+
+    client = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, timeout=240)
+    model = client.models.list().data[0].id
+    answers: list[str] = []
+
+    def ask() -> None:
+        reply = client.chat.completions.create(
+            model=model,
+            messages=[{"role": "user", "content": "Name a color."}],
+            max_tokens=24,
+            temperature=0,
+        )
+        answers.append(reply.choices[0].message.content or "")
+
+    api = threading.Thread(target=ask)
+    api.start()
+    # The window sends its own message meanwhile: it waits in the same line.
+    window.composer.edit.setPlainText("Say hello.")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not api.is_alive() and not window.busy, timeout=WAIT)
+    api.join()
+    assert answers and answers[0].strip()
+    saved = window.store.active_path(window.conversation_id or 0)
+    assert saved[-1].status is MessageStatus.COMPLETE and saved[-1].content.strip()
+    assert window.view.widgets[-1].answer.text.strip()
+    assert any(s.busy for s in states), "the bar heard that the engine was answering"
+
+    # Off: the API is gone, the window still chats with the same engine.
+    qtbot.mouseClick(bar.serve_button, Qt.MouseButton.LeftButton)
+    assert not window.server.running and window.bridge.service is None
+    with pytest.raises(openai.APIConnectionError):
+        client.models.list()
+    window.composer.edit.setPlainText("Say goodbye.")
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not window.busy, timeout=WAIT)
+    assert window.view.widgets[-1].answer.text.strip()
+
+
+def test_changing_the_model_stops_the_server(qtbot, window: MainWindow, smollm2: Path) -> None:  # type: ignore[no-untyped-def]
+    window.set_serving(True)
+    assert window.server.running
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=WAIT):
+        window.load_model(str(smollm2))
+    assert not window.server.running and not window.model_bar.serve_button.isChecked()
