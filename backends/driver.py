@@ -74,6 +74,16 @@ def resolve_sampling(requested: Sampling, preset: Sampling) -> ResolvedSampling:
     )
 
 
+def common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    """How many leading tokens two sequences share (for :meth:`TokenModel.cached_prefix`)."""
+    n = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
 class TokenModel(Protocol):
     """What the driver needs from a loaded model."""
 

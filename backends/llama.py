@@ -17,7 +17,7 @@ from app.gguf import read_header
 from app.request import GenerationRequest
 from app.templates import CHATML_TEMPLATE, ChatTemplate
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
-from backends.driver import ResolvedSampling, run_generation
+from backends.driver import ResolvedSampling, common_prefix, run_generation
 
 ProgressFn = Callable[[float], None]
 
@@ -237,12 +237,7 @@ class LlamaEngine:
         return bool(self._low.llama_vocab_is_eog(self._vocab, token))
 
     def cached_prefix(self, tokens: Sequence[int]) -> int:
-        n = 0
-        for a, b in zip(self._llm._input_ids.tolist(), tokens, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return common_prefix(self._llm._input_ids.tolist(), tokens)
 
     def generate(
         self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int

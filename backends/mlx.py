@@ -29,7 +29,7 @@ from app.families import detect_family
 from app.request import GenerationRequest
 from app.templates import CHATML_TEMPLATE, ChatTemplate
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
-from backends.driver import ResolvedSampling, run_generation
+from backends.driver import ResolvedSampling, common_prefix, run_generation
 
 ProgressFn = Callable[[float], None]
 
@@ -256,12 +256,7 @@ class MlxEngine:
         return token in self._eog
 
     def cached_prefix(self, tokens: Sequence[int]) -> int:
-        n = 0
-        for a, b in zip(self._cache_tokens, tokens, strict=False):
-            if a != b:
-                break
-            n += 1
-        return n
+        return common_prefix(self._cache_tokens, tokens)
 
     def generate(
         self, tokens: Sequence[int], sampling: ResolvedSampling, seed: int

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, func, literal, select, update
+from sqlalchemy import CTE, Engine, delete, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from app.events import FinishReason, ReasoningState, Stats
@@ -400,12 +400,10 @@ class Store:
         """
         with self.write_session() as session:
             row = _message_row(session, message_id)
-            sub = select(literal(message_id).label("id")).cte("sub", recursive=True)
-            sub = sub.union_all(select(MessageRow.id).join(sub, MessageRow.parent_id == sub.c.id))
-            leaf = session.execute(select(func.max(sub.c.id))).scalar_one()
+            leaf = _newest_leaf(session, message_id)
             conv = _conversation_row(session, row.conversation_id)
-            conv.active_leaf_id = int(leaf)
-            return int(leaf)
+            conv.active_leaf_id = leaf
+            return leaf
 
     def delete_message(self, message_id: int) -> int | None:
         """Delete a message and every message after it in its branch (its subtree).
@@ -419,8 +417,7 @@ class Store:
         """
         with self.write_session() as session:
             row = _message_row(session, message_id)
-            sub = select(literal(message_id).label("id")).cte("sub", recursive=True)
-            sub = sub.union_all(select(MessageRow.id).join(sub, MessageRow.parent_id == sub.c.id))
+            sub = _subtree(message_id)
             doomed = {int(i) for i in session.execute(select(sub.c.id)).scalars()}
             streaming = session.execute(
                 select(func.count())
@@ -452,13 +449,7 @@ class Store:
                 )
             ).scalar_one_or_none()
             start = sibling if sibling is not None else parent_id
-            leaf: int | None = None
-            if start is not None:
-                down = select(literal(start).label("id")).cte("down", recursive=True)
-                down = down.union_all(
-                    select(MessageRow.id).join(down, MessageRow.parent_id == down.c.id)
-                )
-                leaf = int(session.execute(select(func.max(down.c.id))).scalar_one())
+            leaf = None if start is None else _newest_leaf(session, start)
             conv.active_leaf_id = leaf
             conv.updated_at = utcnow()
             return leaf
@@ -509,6 +500,18 @@ def _conversation_row(session: Session, conversation_id: int) -> ConversationRow
     if row is None:
         raise NotFoundError(f"There is no conversation {conversation_id}.")
     return row
+
+
+def _subtree(message_id: int) -> CTE:
+    """The ids of ``message_id`` and every message after it in its branches (recursive)."""
+    sub = select(literal(message_id).label("id")).cte("sub", recursive=True)
+    return sub.union_all(select(MessageRow.id).join(sub, MessageRow.parent_id == sub.c.id))
+
+
+def _newest_leaf(session: Session, message_id: int) -> int:
+    """The newest message under ``message_id`` (itself if none): a leaf, since a message's
+    children always come after it."""
+    return int(session.execute(select(func.max(_subtree(message_id).c.id))).scalar_one())
 
 
 def _message_row(
