@@ -191,11 +191,12 @@ class MainWindow(QMainWindow):
                 raise opened.error  # the crash handler reports it
             from app.store.factory import open_store
 
+            # Open the new history before the dialog: its event loop may run history jobs.
+            self._store = open_store(recover=True)
+            self.refresh_conversations()
             QMessageBox.warning(
                 self, "History database", f"{opened.error}\nA new, empty history was started."
             )
-            self._store = open_store(recover=True)
-            self.refresh_conversations()
             return
         self._store = opened.store
         if not self._listed_early:
@@ -300,7 +301,7 @@ class MainWindow(QMainWindow):
         for it there, not the GUI thread here."""
         ready, opener = self._store, self._opener
         if ready is None and opener is None:
-            ready = self.store  # opened, then set aside as damaged: recovered here
+            ready = self.store  # opening failed outright: this reports it
         if ready is not None:
             return lambda: ready
 
