@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from app.cli_args import non_negative_int, positive_int
+from app.cli_args import non_negative_int, positive_int, resolve_model_arg
 from app.errors import PonderError
 from app.events import Event, EventKind, Stats
 from app.request import (
@@ -361,16 +361,6 @@ def _remote_params(args: argparse.Namespace) -> Any:
     )
 
 
-def _resolve_model_arg(value: str) -> str:
-    """A library model id (``ponder models list``) becomes its file; paths stay as they are."""
-    looks_like_path = "/" in value or "\\" in value or value.endswith(".gguf")
-    if looks_like_path or Path(value).expanduser().exists():
-        return value
-    from app.library import resolve_model
-
-    return str(resolve_model(value))
-
-
 def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
     from app.gguf import read_header
     from app.templates import load_template_file
@@ -382,7 +372,7 @@ def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
     else:
         if not args.model:
             raise PonderError("choose a model: --model FILE (or --endpoint URL for a server)")
-        args.model = _resolve_model_arg(args.model)
+        args.model = resolve_model_arg(args.model)
         if not is_mlx_folder(args.model):
             # A clear error for a missing or non-GGUF file, before any worker starts.
             read_header(args.model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def positive_int(text: str) -> int:
@@ -23,3 +24,20 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be zero or more, not {text}")
     return value
+
+
+def resolve_model_arg(value: str) -> str:
+    """A library model id (``ponder models list``) becomes its file; paths stay as they are.
+
+    Raises:
+        UnknownModelError, ModelFileError: an id the library does not know or cannot use.
+    """
+    path = Path(value).expanduser()
+    if path.exists():
+        return value
+    explicit = path.is_absolute() or value.startswith(("./", "../", ".\\", "~"))
+    if explicit or value.lower().endswith(".gguf"):
+        return value  # a path to a file that is not there: the loader says so
+    from app.library import resolve_model
+
+    return str(resolve_model(value))

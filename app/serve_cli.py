@@ -1,6 +1,7 @@
 """``ponder serve``: the loaded model as a local OpenAI-compatible API.
 
     ponder serve --model model.gguf                   # http://127.0.0.1:8642/v1
+    ponder serve --model qwen3-1.7b-q4_k_m --save-history   # a library id; keep the chats
     PONDER_API_KEY=secret ponder serve --model model.gguf --host 0.0.0.0
 
 Exit codes: 0 after Ctrl+C, 1 when the model or the address cannot be used, 2 for a usage
@@ -12,12 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli_args import non_negative_int, positive_int
+from app.cli_args import non_negative_int, positive_int, resolve_model_arg
 from app.errors import PonderError
 
 if TYPE_CHECKING:
+    from app.api_history import ApiHistory
     from app.server.service import EngineService
     from backends.base import LoadParams
 
@@ -49,7 +52,13 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
             "address needs an API key."
         ),
     )
-    p.add_argument("--model", "-m", required=True, metavar="PATH", help="path of a GGUF model file")
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        metavar="ID|PATH",
+        help="a model id from `ponder models list`, or the path of a GGUF file (or MLX folder)",
+    )
     p.add_argument("--model-name", help="the model id clients see (default: the file name)")
     p.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})"
@@ -80,6 +89,12 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         help="requests that may wait for the model; more get HTTP 429 "
         f"(default {DEFAULT_QUEUE_LIMIT})",
     )
+    p.add_argument(
+        "--save-history",
+        action="store_true",
+        help="save the API's conversations in Ponder's history (off by default); a client "
+        "that sends a conversation back continues the same one",
+    )
     p.set_defaults(handler=run_serve)
 
 
@@ -87,8 +102,11 @@ def _load_params(args: argparse.Namespace) -> LoadParams:
     from app.gguf import read_header
     from app.templates import load_template_file
     from backends.base import LoadParams
+    from backends.mlx import is_mlx_folder
 
-    read_header(args.model)  # a clear error for a missing or non-GGUF file, before any worker
+    args.model = resolve_model_arg(args.model)
+    if not is_mlx_folder(args.model):
+        read_header(args.model)  # a clear error for a missing or non-GGUF file, before a worker
     template = load_template_file(args.chat_template) if args.chat_template else None
     return LoadParams(
         model_path=args.model,
@@ -114,11 +132,14 @@ def run_serve(args: argparse.Namespace) -> int:
     from app.server.service import EngineService
 
     service: EngineService | None = None
+    history: ApiHistory | None = None
     try:
         params = _load_params(args)
         sock = bind_socket(args.host, args.port)  # before loading: a busy port fails fast
         service = EngineService(params, model_id=args.model_name)
         _load(service)
+        if args.save_history:
+            history = _history(service)
         app = create_app(
             service,
             api_key=api_key,
@@ -126,12 +147,18 @@ def run_serve(args: argparse.Namespace) -> int:
             queue_limit=args.queue_limit,
             max_body_bytes=DEFAULT_MAX_BODY_BYTES,
             trusted_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
+            save_history=history is not None,
+            on_completion=history,
         )
         server = make_server(app, log_level="info", access_log=True, own_logging=True)
         url = url_for(args.host, int(sock.getsockname()[1]))
         print(f"Serving {service.model_id} at {url}/v1 (Ctrl+C to stop)", file=sys.stderr)
         if api_key:
             print("Clients must send 'Authorization: Bearer <your API key>'.", file=sys.stderr)
+        if history is not None:
+            print(
+                "Conversations are saved in the history (`ponder history list`).", file=sys.stderr
+            )
         try:
             server.run(sockets=[sock])
         except KeyboardInterrupt:
@@ -145,6 +172,24 @@ def run_serve(args: argparse.Namespace) -> int:
     finally:
         if service is not None:
             service.close()
+        if history is not None:
+            history.close()
+
+
+def _history(service: EngineService) -> ApiHistory:
+    """The saver, with the store opened now: a damaged database is reported before serving."""
+    from app.api_history import ApiHistory
+    from app.store import ModelRef, open_store
+
+    path = service.params.model_path
+    try:
+        size: int | None = Path(path).stat().st_size
+    except OSError:
+        size = None
+    model = ModelRef(service.model_id, None, size, path)
+    history = ApiHistory(open_store, model=model)
+    history.open()
+    return history
 
 
 def _load(service: EngineService) -> None:

@@ -39,6 +39,7 @@ class Settings:
     effort: str | None = None
     collapse_trace: bool = True
     on_loop: str = "warn"
+    save_api_history: bool = False  # keep the "Serve API" switch's conversations
     window_geometry: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -64,7 +64,6 @@ class EngineBridge(QObject):
         #: While the API server shares the engine: the window's requests queue there too.
         self.service: EngineService | None = None
         self._job: Job | None = None
-        self._job_engine_id = 0  # the engine's id of the window's request in the service
         self._timer = QTimer(self)
         self._timer.setInterval(int(BATCH_INTERVAL_S * 1000))
         self._timer.timeout.connect(self._on_timer_timeout)
@@ -171,8 +170,6 @@ class EngineBridge(QObject):
         self._last_request = rid
 
         def deliver(event: Event) -> None:
-            if not self._job_engine_id and event.request_id:
-                self._job_engine_id = event.request_id
             event = dataclasses.replace(event, request_id=rid)
             if sink is not None:
                 try:
@@ -186,9 +183,7 @@ class EngineBridge(QObject):
                     self._reader_done.append(rid)
             if end:
                 self._job = None
-                self._job_engine_id = 0
 
-        self._job_engine_id = 0
         self._job = service.submit(request, deliver)
         if not self._timer.isActive():
             self._timer.start()
@@ -223,8 +218,7 @@ class EngineBridge(QObject):
     def answer_now(self) -> None:
         """Ask the running request's model to stop thinking and answer."""
         if self._job is not None:
-            if self._job_engine_id:
-                self._client.answer_now(self._job_engine_id)
+            self._job.answer_now()  # also before it starts: it answers without thinking
         elif self._last_request and self.service is None:
             self._client.answer_now(self._last_request)
 

@@ -5,10 +5,15 @@
 thread bound to 127.0.0.1, and points the window's bridge at the service, so the window's
 requests and the API's wait in one line for the one model. Its state (answering, waiting)
 arrives on the GUI thread as :attr:`LocalServer.state_changed`.
+
+With :attr:`LocalServer.save_history` set, each finished API exchange is written to the
+history (its own store connection, on the server's worker thread) and
+:attr:`LocalServer.conversation_saved` tells the window which conversation changed.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, Signal
@@ -16,6 +21,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from app.errors import PonderError
 
 if TYPE_CHECKING:
+    from app.api_history import ApiHistory
+    from app.server.hooks import CompletedExchange
     from app.server.runner import ServerThread
     from app.server.service import EngineService
     from ui.bridge import EngineBridge
@@ -30,9 +37,17 @@ class LocalServer(QObject):
 
     Signals:
         state_changed(object): a :class:`ServiceState` (requests running and waiting).
+        conversation_saved(int): an API exchange was saved in this conversation.
+        save_failed(str): saving an API exchange failed (the client still got its answer).
+
+    Attributes:
+        save_history: whether finished API exchanges are saved (read at each answer, so
+            switching it applies at once).
     """
 
     state_changed = Signal(object)
+    conversation_saved = Signal(int)
+    save_failed = Signal(str)
     _state_posted = Signal(object)
 
     def __init__(self, bridge: EngineBridge, parent: QObject | None = None) -> None:
@@ -40,6 +55,8 @@ class LocalServer(QObject):
         self.bridge = bridge
         self.service: EngineService | None = None
         self.server: ServerThread | None = None
+        self.save_history = False
+        self._history: ApiHistory | None = None
         self._state_posted.connect(self.state_changed, Qt.ConnectionType.QueuedConnection)
 
     @property
@@ -75,7 +92,14 @@ class LocalServer(QObject):
         )
         service = EngineService(params, client=self.bridge.client)
         service.add_listener(self._state_posted.emit)
-        app = create_app(service, api_key=None, cors_origins=None, trusted_hosts=LOOPBACK_HOSTS)
+        app = create_app(
+            service,
+            api_key=None,
+            cors_origins=None,
+            trusted_hosts=LOOPBACK_HOSTS,
+            save_history=True,  # the hook itself checks ``save_history``
+            on_completion=self._on_completion,
+        )
         server = ServerThread(app, HOST, port)
         try:
             server.start()
@@ -97,3 +121,27 @@ class LocalServer(QObject):
             service.close()  # requests still waiting for the API get an error; not the engine
         if self.bridge.service is service:
             self.bridge.service = None
+        if self._history is not None:
+            self._history.close()
+            self._history = None
+
+    def _on_completion(self, exchange: CompletedExchange) -> None:
+        """On a server worker thread: save the exchange when the user asked for it."""
+        if not self.save_history:
+            return
+        history = self._history
+        if history is None:
+            from app.api_history import ApiHistory
+            from app.store import ModelRef, open_store
+
+            info = self.bridge.info
+            model = (
+                ModelRef(Path(info.path).stem, None, info.size_bytes, info.path) if info else None
+            )
+            history = self._history = ApiHistory(
+                open_store, model=model, on_saved=self.conversation_saved.emit
+            )
+        try:
+            history(exchange)
+        except PonderError as err:
+            self.save_failed.emit(str(err))

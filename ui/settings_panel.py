@@ -114,6 +114,12 @@ class SettingsPanel(QWidget):
         self.collapse = QCheckBox("Collapse the reasoning when the answer starts", self)
         self.collapse.setChecked(True)
         outer.addWidget(self.collapse)
+        self.save_api = QCheckBox("Save conversations from the API in the history", self)
+        self.save_api.setToolTip(
+            "While \u201cServe API\u201d is on, keep what other programs ask the model (and "
+            "its answers) in the sidebar, one conversation per chat"
+        )
+        outer.addWidget(self.save_api)
         outer.addStretch(1)
 
     def show_family(self, family: Family) -> None:
@@ -162,6 +168,7 @@ class SettingsPanel(QWidget):
         self.threads.setValue(s.n_threads or 0)
         self.system_prompt.setPlainText(s.system_prompt)
         self.collapse.setChecked(s.collapse_trace)
+        self.save_api.setChecked(s.save_api_history)
         index = self.on_loop.findData(
             LoopPolicy(s.on_loop) if s.on_loop in ("warn", "answer", "off") else LoopPolicy.WARN
         )
@@ -182,4 +189,5 @@ class SettingsPanel(QWidget):
         s.n_threads = self.threads.value() or None
         s.system_prompt = self.system_prompt.toPlainText()
         s.collapse_trace = self.collapse.isChecked()
+        s.save_api_history = self.save_api.isChecked()
         s.on_loop = self.loop_policy().value

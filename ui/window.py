@@ -141,6 +141,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
         self.settings_dock.hide()
         self.settings_panel.load_from(self.settings)
+        self.server.save_history = self.settings.save_api_history
         self.composer.set_thinking(self.settings.thinking, self.settings.budget)
 
         self._connect()
@@ -237,6 +238,9 @@ class MainWindow(QMainWindow):
         self.model_bar.unload_clicked.connect(self._on_model_bar_unload_clicked)
         self.model_bar.serve_toggled.connect(self.set_serving)
         self.server.state_changed.connect(self._on_server_state_changed)
+        self.server.conversation_saved.connect(self._on_api_conversation_saved)
+        self.server.save_failed.connect(self._on_api_save_failed)
+        self.settings_panel.save_api.toggled.connect(self._on_save_api_toggled)
         self.bridge.load_progressed.connect(self.model_bar.set_progress)
         self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         self.bridge.load_failed.connect(self._on_bridge_load_failed)
@@ -601,6 +605,15 @@ class MainWindow(QMainWindow):
             "(OpenAI-compatible; this computer only).",
             10000,
         )
+
+    def _on_save_api_toggled(self, on: bool) -> None:
+        self.server.save_history = on
+
+    def _on_api_conversation_saved(self, conversation_id: int) -> None:
+        self.refresh_conversations()
+
+    def _on_api_save_failed(self, message: str) -> None:
+        self.statusBar().showMessage(f"An API conversation was not saved: {message}", 10000)
 
     def _on_server_state_changed(self, state: ServiceState) -> None:
         if self.server.running:

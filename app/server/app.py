@@ -1,4 +1,6 @@
-"""The ASGI app: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``.
+"""The ASGI app: ``GET /health``, ``GET /v1/models``, ``POST /v1/chat/completions``, and
+Ponder's one extension, ``POST /v1/chat/completions/{id}/answer_now`` (end a request's
+reasoning now; ``id`` is the ``chatcmpl-…`` id of the stream's chunks).
 
 Requests go to one shared :class:`EngineService`. The engine's events reach the event loop
 through a per-request :class:`asyncio.Queue` fed from the engine thread, so nothing here
@@ -91,6 +93,7 @@ class _Chat:
         body: ChatCompletionRequest,
         generation: GenerationRequest,
         hook: OnCompletion | None,
+        running: dict[str, _Chat],
     ) -> None:
         self.engine = engine
         self.request = request
@@ -102,6 +105,8 @@ class _Chat:
         self.translator = Translator(stop_sequences(body))
         self.bridge = _EventBridge()
         self.job: Job | None = None
+        self.events: list[Event] = []  # kept for the history hook only
+        self._running = running
 
     def submit(self, queue_limit: int) -> None:
         try:
@@ -119,12 +124,17 @@ class _Chat:
             raise ApiError(
                 503, "The server is shutting down.", type=SERVER_ERROR, code="shutting_down"
             ) from None
+        self._running[self.completion_id] = self
 
     def cancel(self) -> None:
+        """Stop the job (a no-op once it ended); the request can no longer be reached."""
+        self._running.pop(self.completion_id, None)
         if self.job is not None:
             self.job.cancel()
 
     def feed(self, event: Event) -> tuple[str, str]:
+        if self.hook is not None:
+            self.events.append(event)
         reasoning, content = self.translator.feed(event)
         if self.translator.stopped:
             self.cancel()  # a stop sequence matched: the engine can stop now
@@ -149,6 +159,7 @@ class _Chat:
             if answer.stop_hit
             else answer.finish or FinishReason.STOP,
             streamed=bool(self.body.stream),
+            events=tuple(self.events),
         )
         try:
             await anyio.to_thread.run_sync(self.hook, exchange)
@@ -188,7 +199,11 @@ class _Chat:
         return StreamingResponse(
             self._chunks(first),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+                "X-Request-Id": self.completion_id,
+            },
             background=BackgroundTask(self.cancel),
         )
 
@@ -284,6 +299,7 @@ def create_app(
 
     app = FastAPI(title="Ponder", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.engine = engine
+    running: dict[str, _Chat] = {}  # requests in flight, by completion id (event loop only)
 
     @app.exception_handler(ApiError)
     async def _on_api_error(request: Request, exc: ApiError) -> Response:
@@ -351,7 +367,7 @@ def create_app(
     async def chat_completions(request: Request) -> Response:
         _check_content_type(request)
         body = parse_request(await _read_body(request, max_body_bytes))
-        chat = _Chat(engine, request, body, to_generation_request(body), hook)
+        chat = _Chat(engine, request, body, to_generation_request(body), hook, running)
         chat.submit(queue_limit)
         try:
             if body.stream:
@@ -360,6 +376,21 @@ def create_app(
         except BaseException:
             chat.cancel()
             raise
+
+    @app.post("/v1/chat/completions/{completion_id}/answer_now")
+    async def answer_now(completion_id: str) -> Response:
+        """Ponder's extension: end this request's reasoning now and let the model answer."""
+        chat = running.get(completion_id)
+        if chat is None or chat.job is None or not chat.job.answer_now():
+            raise ApiError(
+                404,
+                f"No request '{completion_id}' is in progress.",
+                type=NOT_FOUND,
+                code="request_not_found",
+            )
+        return JSONResponse(
+            {"id": completion_id, "object": "chat.completion.answer_now", "accepted": True}
+        )
 
     # Outermost last: Host check → CORS → bearer token → routes.
     if api_key:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.events import FinishReason, Stats
+from app.events import Event, FinishReason, Stats
 from app.request import GenerationRequest
 
 
@@ -29,6 +29,8 @@ class CompletedExchange:
         stats: the engine's figures, when it reported them.
         finish_reason: why the engine stopped.
         streamed: whether the client asked for a stream.
+        events: every event the engine sent for it, in order (reasoning, injected text,
+            stats…), for a saver that wants the full record.
     """
 
     completion_id: str
@@ -40,6 +42,7 @@ class CompletedExchange:
     stats: Stats | None
     finish_reason: FinishReason
     streamed: bool
+    events: tuple[Event, ...] = ()
 
 
 OnCompletion = Callable[[CompletedExchange], None]

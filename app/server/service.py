@@ -43,6 +43,8 @@ class RequestStreamLike(Protocol):
 
     def cancel(self) -> None: ...
 
+    def answer_now(self) -> None: ...
+
 
 class EngineClientLike(Protocol):
     """What the service needs from :class:`backends.client.EngineClient`."""
@@ -109,6 +111,7 @@ class Job:
         self._on_cancel = on_cancel
         self._lock = threading.Lock()
         self._cancelled = False
+        self._answer_now = False
         self._stream: RequestStreamLike | None = None
         self.started = False
         self.finished = False
@@ -129,14 +132,32 @@ class Job:
         elif self._on_cancel is not None:
             self._on_cancel(self)  # still waiting: leave the line now
 
+    def answer_now(self) -> bool:
+        """End the reasoning and answer from what was thought so far; safe from any thread.
+
+        A request still waiting for the engine will answer without thinking further once it
+        starts. ``False`` once the request finished or was cancelled (nothing to do).
+        """
+        with self._lock:
+            if self.finished or self._cancelled:
+                return False
+            self._answer_now = True
+            stream = self._stream
+        if stream is not None:
+            stream.answer_now()
+        return True
+
     # -- engine thread only ---------------------------------------------------------------
 
     def _attach(self, stream: RequestStreamLike) -> None:
         with self._lock:
             self._stream = stream
             cancelled = self._cancelled
+            answer_now = self._answer_now
         if cancelled:
             stream.cancel()
+        elif answer_now:
+            stream.answer_now()
 
     def _deliver(self, event: Event) -> bool:
         """Hand an event to the sink; ``False`` when the sink failed (the job is cancelled)."""

@@ -63,10 +63,16 @@ class FakeStream:
         self._request = request
         self._rid = rid
         self._cancelled = threading.Event()
+        self._answer_now = threading.Event()
 
     def cancel(self) -> None:
         self._cancelled.set()
         self._client.cancels += 1
+
+    def answer_now(self) -> None:
+        """End the reasoning at the next piece, as the engine does (marked as injected)."""
+        self._answer_now.set()
+        self._client.answer_nows += 1
 
     def __iter__(self) -> Iterator[Event]:
         client, req, rid = self._client, self._request, self._rid
@@ -89,7 +95,13 @@ class FakeStream:
         pieces += [(EventKind.CONTENT, w) for w in _words(content)]
         finish = FinishReason.BUDGET if capped else FinishReason.STOP
         n_reasoning = n_content = 0
+        answered_now = False
         for i, (kind, text) in enumerate(pieces):
+            if kind is EventKind.REASONING and self._answer_now.is_set():
+                if not answered_now:
+                    answered_now = True
+                    yield Event(EventKind.INJECTED, rid, " [answer now]", {"reason": "answer_now"})
+                continue
             if client.crash_after is not None and i >= client.crash_after:
                 client.crash_after = None
                 client._alive = False
@@ -111,7 +123,9 @@ class FakeStream:
             data = {"reason": "budget"} if kind is EventKind.INJECTED else {}
             yield Event(kind, rid, text, data)
         state = ReasoningState.CAPPED if capped else ReasoningState.NONE
-        if n_reasoning and not capped:
+        if answered_now:
+            state = ReasoningState.ANSWER_NOW
+        elif n_reasoning and not capped:
             state = ReasoningState.COMPLETE
         stats = Stats(
             prompt_tokens=sum(len(m.content.split()) for m in req.messages) + 3,
@@ -139,7 +153,7 @@ class FakeEngineClient:
         crash_after: the next request "crashes" after this many tokens.
         fail_with: every request ends with this ERROR message (not a crash).
         fail_restart: restarts fail (the model cannot be loaded again).
-        requests, cancels, restarts: what happened, for assertions.
+        requests, cancels, answer_nows, restarts: what happened, for assertions.
     """
 
     def __init__(self, *, token_delay: float = 0.0, script: Script | None = None) -> None:
@@ -152,6 +166,7 @@ class FakeEngineClient:
         self.info: ModelInfo | None = None
         self.requests: list[GenerationRequest] = []
         self.cancels = 0
+        self.answer_nows = 0
         self.restarts = 0
         self.closed = False
         self._alive = False
@@ -190,9 +205,12 @@ class FakeEngineClient:
 
 
 def loaded_fake(
-    path: str = "/models/fake-model.gguf", *, token_delay: float = 0.0
+    path: str = "/models/fake-model.gguf",
+    *,
+    token_delay: float = 0.0,
+    script: Script | None = None,
 ) -> FakeEngineClient:
     """A fake client with its model already loaded."""
-    client = FakeEngineClient(token_delay=token_delay)
+    client = FakeEngineClient(token_delay=token_delay, script=script)
     client.load_blocking(LoadParams(path))
     return client

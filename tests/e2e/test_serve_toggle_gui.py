@@ -94,3 +94,25 @@ def test_changing_the_model_stops_the_server(qtbot, window: MainWindow, smollm2:
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=WAIT):
         window.load_model(str(smollm2))
     assert not window.server.running and not window.model_bar.serve_button.isChecked()
+
+
+def test_api_conversations_appear_in_the_sidebar_when_asked(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    panel = window.settings_panel
+    assert not panel.save_api.isChecked()  # off by default
+    window.set_serving(True)
+    client = openai.OpenAI(base_url=window.server.url, api_key="unused", max_retries=0, timeout=240)
+    question = [{"role": "user", "content": "Name a fruit."}]
+    client.chat.completions.create(model="m", messages=question, max_tokens=8)
+    assert window.list_model.rowCount() == 0  # not saved: the box was not ticked
+
+    panel.save_api.setChecked(True)  # applies at once, no restart of the server
+    with qtbot.waitSignal(window.server.conversation_saved, timeout=WAIT) as saved:
+        reply = client.chat.completions.create(model="m", messages=question, max_tokens=8)
+    qtbot.waitUntil(lambda: window.list_model.rowCount() == 1, timeout=10_000)
+    conversation_id = saved.args[0]
+    path = window.store.active_path(conversation_id)
+    assert [m.content for m in path] == ["Name a fruit.", reply.choices[0].message.content]
+    assert window.store.get_conversation(conversation_id).title == "Name a fruit. · API"
+    window.set_serving(False)
+    window.settings_panel.store_into(window.settings)
+    assert window.settings.save_api_history

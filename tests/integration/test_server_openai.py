@@ -84,6 +84,9 @@ class _RecordingStream:
     def cancel(self) -> None:
         self._stream.cancel()
 
+    def answer_now(self) -> None:
+        self._stream.answer_now()
+
     def __iter__(self) -> Iterator[Event]:
         for event in self._stream:
             if event.kind is EventKind.DONE:
@@ -420,7 +423,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
+@contextlib.contextmanager
+def ponder_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tuple[str, list[str]]]:
+    """``ponder serve ARGS`` in a subprocess (source tree); yields its URL and stderr lines.
+
+    Stops it with Ctrl+C (SIGINT) and checks it exited 0 without a traceback.
+    """
     port = _free_port()
     script = (
         "import argparse, sys\n"
@@ -430,19 +438,8 @@ def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
         "a = p.parse_args(sys.argv[1:])\n"
         "sys.exit(a.handler(a))\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PONDER_API_KEY=KEY)
-    argv = [
-        sys.executable,
-        "-c",
-        script,
-        "serve",
-        "--model",
-        str(smollm2),
-        "--port",
-        str(port),
-        "--ctx",
-        "512",
-    ]
+    env = dict(env or os.environ, PYTHONPATH=str(ROOT), PONDER_API_KEY=KEY)
+    argv = [sys.executable, "-c", script, "serve", *args, "--port", str(port), "--ctx", "512"]
     proc = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     assert proc.stderr is not None
     lines: list[str] = []
@@ -463,11 +460,7 @@ def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
                 pass
             time.sleep(0.2)
         assert any(f"{url}/v1" in line for line in lines), lines
-        with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
-            assert client.models.list().data[0].id == "SmolLM2-135M-Instruct.Q4_1"
-            answer = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=6)
-            assert answer.choices[0].message.content is not None
-        assert httpx.get(url + "/v1/models").status_code == 401
+        yield url, lines
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -480,3 +473,78 @@ def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
         proc.stderr.close()
     assert code == 0, "".join(lines)
     assert "Traceback" not in "".join(lines)
+
+
+def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
+    with ponder_serve("--model", str(smollm2)) as (url, _lines):
+        with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
+            assert client.models.list().data[0].id == "SmolLM2-135M-Instruct.Q4_1"
+            answer = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=6)
+            assert answer.choices[0].message.content is not None
+        assert httpx.get(url + "/v1/models").status_code == 401
+
+
+def test_ponder_serve_a_library_id_and_save_the_chats(smollm2: Path, ponder_home: Path) -> None:
+    from app.library import add_user_path, list_local_models
+    from app.store import open_store
+
+    add_user_path(smollm2)
+    (model,) = [m for m in list_local_models() if m.path == smollm2]
+    assert "/" in model.id  # "folder/name": an id, not a path
+    with ponder_serve("--model", model.id, "--save-history") as (url, lines):
+        assert any("saved in the history" in line for line in lines), lines
+        with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
+            first = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=8)
+            said = first.choices[0].message.content or ""
+            follow_up = [
+                *FRANCE,
+                {"role": "assistant", "content": said},
+                {"role": "user", "content": "And of Italy?"},
+            ]
+            stream = client.chat.completions.create(
+                model="m", messages=follow_up, max_tokens=8, stream=True
+            )
+            second = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
+    with open_store() as store:  # the server has exited: everything it saved is there
+        (conv,) = store.list_conversations()
+        path = store.active_path(conv.id)
+        assert conv.title.endswith("· API")
+    assert [m.content for m in path] == [FRANCE[0]["content"], said, "And of Italy?", second]
+    assert all(m.status.value == "complete" for m in path)
+    assert path[1].model is not None and path[1].model.path == str(smollm2)
+    assert path[3].stats is not None and path[3].stats.content_tokens > 0
+
+
+def test_answer_now_from_an_api_client(r1_served: Served) -> None:
+    """The trace stops where the client asked, is marked, and the model answers after it."""
+    reasoning: list[str] = []
+    content: list[str] = []
+    accepted: httpx.Response | None = None
+    with r1_served.client() as client:
+        stream = client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "Tell me a long story about the sea."}],
+            max_tokens=200,
+            temperature=0.0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        usage = None
+        for chunk in stream:
+            usage = chunk.usage or usage
+            if not chunk.choices:
+                continue
+            reasoning.append(reasoning_of(chunk.choices[0].delta))
+            content.append(chunk.choices[0].delta.content or "")
+            if accepted is None and len("".join(reasoning).split()) >= 10:
+                accepted = httpx.post(
+                    f"{r1_served.url}/v1/chat/completions/{chunk.id}/answer_now",
+                    headers=AUTH,
+                    timeout=10,
+                )
+    assert accepted is not None and accepted.status_code == 200, accepted
+    trace = "".join(reasoning)
+    assert "Time is up" in trace, trace[-300:]  # the injected close, as with a budget
+    assert "".join(content).strip(), "the model answered after its thinking was ended"
+    assert usage is not None and usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens < 200
