@@ -27,6 +27,7 @@ class ConversationView(QScrollArea):
     edit_clicked = Signal(int)
     delete_clicked = Signal(int)
     sibling_clicked = Signal(int, int)
+    side_by_side_clicked = Signal(int)
     answer_now_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -91,37 +92,14 @@ class ConversationView(QScrollArea):
         self.empty.setVisible(bool(text) and not self.widgets)
 
     def build(self, message: Message) -> MessageWidget:
-        role = "user" if message.role is Role.USER else "assistant"
-        w = MessageWidget(role, message.id)
-        if message.role is Role.ASSISTANT:
-            if message.reasoning.strip():
-                trace = w.ensure_trace()
-                trace.set_text(message.reasoning)
-                stats = message.stats
-                trace.finish(
-                    message.reasoning_state,
-                    (stats.thinking_ms / 1000.0) if stats else 0.0,
-                    stats.reasoning_tokens if stats else None,
-                    collapse=True,
-                )
-            w.answer.set_markdown(message.content)
-            w.set_stats(message.stats, message.model.model_id if message.model else "")
-            if message.status is MessageStatus.INTERRUPTED:
-                w.set_error("Interrupted — the app stopped before this answer was finished.")
-            elif message.status is MessageStatus.ERROR:
-                w.set_error(message.error or "The engine failed.")
-            elif message.status is MessageStatus.CANCELLED:
-                w.set_error("Stopped.")
-        else:
-            w.answer.set_markdown(message.content)
-        w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
-        return w
+        return message_widget(message)
 
     def _connect(self, w: MessageWidget) -> None:
         w.regenerate_clicked.connect(self.regenerate_clicked)
         w.edit_clicked.connect(self.edit_clicked)
         w.delete_clicked.connect(self.delete_clicked)
         w.sibling_clicked.connect(self.sibling_clicked)
+        w.side_by_side_clicked.connect(self.side_by_side_clicked)
         w.answer_now_clicked.connect(self.answer_now_clicked)
 
     def _insert(self, w: MessageWidget, position: int) -> None:
@@ -155,3 +133,32 @@ class ConversationView(QScrollArea):
 
     def _on_scrollbar_value_changed(self, value: int) -> None:
         self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
+
+
+def message_widget(message: Message, parent: QWidget | None = None) -> MessageWidget:
+    """A saved message as the chat shows it (trace collapsed, stats, how it ended)."""
+    role = "user" if message.role is Role.USER else "assistant"
+    w = MessageWidget(role, message.id, parent)
+    if message.role is Role.ASSISTANT:
+        if message.reasoning.strip():
+            trace = w.ensure_trace()
+            trace.set_text(message.reasoning)
+            stats = message.stats
+            trace.finish(
+                message.reasoning_state,
+                (stats.thinking_ms / 1000.0) if stats else 0.0,
+                stats.reasoning_tokens if stats else None,
+                collapse=True,
+            )
+        w.answer.set_markdown(message.content)
+        w.set_stats(message.stats, message.model.model_id if message.model else "")
+        if message.status is MessageStatus.INTERRUPTED:
+            w.set_error("Interrupted — the app stopped before this answer was finished.")
+        elif message.status is MessageStatus.ERROR:
+            w.set_error(message.error or "The engine failed.")
+        elif message.status is MessageStatus.CANCELLED:
+            w.set_error("Stopped.")
+    else:
+        w.answer.set_markdown(message.content)
+    w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
+    return w

@@ -28,10 +28,11 @@ from app.events import Event, EventKind
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
 from app.request import ChatMessage, GenerationRequest
-from app.store.domain import ModelRef
+from app.store.domain import Message, ModelRef, Role
 from app.store.recorder import AnswerRecorder
 from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
+from ui.conversation_view import message_widget
 from ui.message_view import MessageWidget
 
 if TYPE_CHECKING:
@@ -54,10 +55,33 @@ def both_fit(a: LocalModel, b: LocalModel, n_ctx: int | None, machine: MachineMe
 
 def compare_message(message_id: int, parent: QWidget) -> MessageWidget:
     """An answer widget without the chat's actions that do not apply here."""
-    widget = MessageWidget("assistant", message_id, parent)
-    widget.regenerate_button.hide()
-    widget.delete_button.hide()
+    return _plain(MessageWidget("assistant", message_id, parent))
+
+
+def _plain(widget: MessageWidget) -> MessageWidget:
+    widget.set_siblings(0, 1)
+    for button in (widget.regenerate_button, widget.delete_button, widget.side_by_side_button):
+        button.hide()
     return widget
+
+
+def pick_pair(messages: list[Message], message_id: int) -> tuple[Message, Message, Message]:
+    """The question, the answer ``message_id`` and the version beside it (the next one, or
+    the one before for the newest): what "Side by side" shows.
+
+    Raises:
+        ValueError: the message is not an answer with another version.
+    """
+    by_id = {m.id: m for m in messages}
+    answer = by_id.get(message_id)
+    if answer is None or answer.role is not Role.ASSISTANT or answer.parent_id is None:
+        raise ValueError("This message is not an answer.")
+    versions = [by_id[i] for i in answer.sibling_ids if i in by_id]
+    if len(versions) < 2:
+        raise ValueError("This answer has no other version to show beside it.")
+    at = versions.index(answer)
+    other = versions[at + 1] if at + 1 < len(versions) else versions[at - 1]
+    return by_id[answer.parent_id], answer, other
 
 
 class CompareColumn(QWidget):
@@ -92,6 +116,7 @@ class CompareColumn(QWidget):
         self.request_id: int | None = None
         self.running = False
         self._pending: GenerationRequest | None = None
+        self._prefer: str | None = None  # the model to select once the list arrives
         self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         self.bridge.load_failed.connect(self._on_bridge_load_failed)
         self.bridge.events_arrived.connect(self._on_bridge_events_arrived)
@@ -106,6 +131,26 @@ class CompareColumn(QWidget):
         for i in range(self.models.count()):
             if current is not None and self.models.itemData(i).path == current.path:
                 self.models.setCurrentIndex(i)
+        if self._prefer is not None:
+            self._select(self._prefer)
+
+    def _select(self, path: str) -> None:
+        for i in range(self.models.count()):
+            if str(self.models.itemData(i).path) == path:
+                self.models.setCurrentIndex(i)
+
+    def show_saved(self, message: Message) -> None:
+        """Show a saved answer (read only) and select the model that wrote it."""
+        if self.widget is not None:
+            self.widget.deleteLater()
+        self.widget = _plain(message_widget(message, self.holder))
+        self._holder_layout.insertWidget(0, self.widget)
+        self.recorder = None
+        model = message.model
+        self.status.setText(f"Saved answer · {model.model_id}" if model else "Saved answer")
+        self._prefer = model.path if model and model.path else None
+        if self._prefer is not None:
+            self._select(self._prefer)
 
     def model(self) -> LocalModel | None:
         data = self.models.currentData()
@@ -115,6 +160,7 @@ class CompareColumn(QWidget):
         self, params: LoadParams, request: GenerationRequest, recorder: AnswerRecorder
     ) -> None:
         """Load the model if another one is loaded, then generate."""
+        self._prefer = None
         if self.widget is not None:
             self.widget.deleteLater()
         self.widget = compare_message(recorder.message_id, self.holder)
@@ -334,6 +380,33 @@ class CompareView(QWidget):
         self.compare_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.main.db_job(prepare, ready, failed)
+        return True
+
+    def show_saved(self, message_id: int) -> bool:
+        """Show answer ``message_id`` beside another version of it (a saved comparison, or a
+        regenerated answer), with their question in the prompt box; False when busy."""
+        self.error.clear()
+        if self.running:
+            self.error.setText("A comparison is running: stop it before opening another.")
+            return False
+
+        def read(store: Store) -> tuple[int, tuple[Message, Message, Message]]:
+            cid = store.get_message(message_id).conversation_id
+            return cid, pick_pair(store.messages(cid), message_id)
+
+        def ready(result: tuple[int, tuple[Message, Message, Message]]) -> None:
+            cid, (question, left, right) = result
+            if self.running:
+                return
+            self.conversation_id = cid
+            self.prompt.setPlainText(question.content)
+            self.left.show_saved(left)
+            self.right.show_saved(right)
+
+        def failed(err: BaseException) -> None:
+            self.error.setText(f"Could not open these answers: {err}")
+
+        self.main.db_job(read, ready, failed)
         return True
 
     def _on_stop_button_clicked(self) -> None:

@@ -479,6 +479,7 @@ class MessageWidget(QFrame):
     edit_clicked = Signal(int)
     delete_clicked = Signal(int)
     sibling_clicked = Signal(int, int)
+    side_by_side_clicked = Signal(int)
     answer_now_clicked = Signal()
 
     def __init__(self, role: str, message_id: int = 0, parent: QWidget | None = None) -> None:
@@ -531,8 +532,14 @@ class MessageWidget(QFrame):
                 "Answer again (Ctrl+R)",
                 lambda: self.regenerate_clicked.emit(self.message_id),
             )
+            self.side_by_side_button = self._action(
+                "Side by side",
+                "Show this answer beside another version of it (or the other model's answer)",
+                lambda: self.side_by_side_clicked.emit(self.message_id),
+            )
             actions.addWidget(self.copy_reasoning_button)
             actions.addWidget(self.regenerate_button)
+            actions.addWidget(self.side_by_side_button)
         else:
             self.edit_button = self._action(
                 "Edit", "Edit and resend", lambda: self.edit_clicked.emit(self.message_id)
@@ -569,6 +576,9 @@ class MessageWidget(QFrame):
         show = count > 1
         for w in (self.prev_button, self.sibling_label, self.next_button):
             w.setVisible(show)
+        side_by_side = getattr(self, "side_by_side_button", None)
+        if side_by_side is not None:
+            side_by_side.setVisible(show)
         self.sibling_label.setText(f"{index + 1}/{count}")
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < count - 1)

@@ -250,6 +250,7 @@ class MainWindow(QMainWindow):
         self.view.edit_clicked.connect(self.edit_message)
         self.view.delete_clicked.connect(self._on_view_delete_clicked)
         self.view.sibling_clicked.connect(self.show_sibling)
+        self.view.side_by_side_clicked.connect(self.show_side_by_side)
         self.view.answer_now_clicked.connect(self.answer_now)
         self.settings_panel.reload_clicked.connect(self.reload_model)
 
@@ -886,6 +887,10 @@ class MainWindow(QMainWindow):
         history, recorder, shown, system = prepared
         self.view.set_messages(shown)
         self._start(history, recorder, system)
+
+    def show_side_by_side(self, message_id: int) -> None:
+        """Open answer ``message_id`` and another version of it in the Compare view."""
+        self.library.show_compare().show_saved(message_id)
 
     def show_sibling(self, message_id: int, delta: int) -> None:
         if self.busy or self.conversation_id is None:

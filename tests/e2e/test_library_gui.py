@@ -347,3 +347,26 @@ def test_compare_two_models_side_by_side(  # type: ignore[no-untyped-def]
         str(folder / "smol-plain.gguf"),
         str(folder / "smol-r1.gguf"),
     }
+
+    # Reopened from the history, the pair goes back side by side from the chat.
+    window.library.show_chat()
+    window.open_conversation(cid)
+    qtbot.waitUntil(lambda: len(window.view.widgets) == 2, timeout=WAIT)
+    shown = window.view.widgets[1]
+    assert shown.side_by_side_button.isVisible() and shown.sibling_label.text() == "2/2"
+    compare.prompt.clear()
+    qtbot.mouseClick(shown.side_by_side_button, Qt.MouseButton.LeftButton)
+    assert window.stack.currentWidget() is compare
+    qtbot.waitUntil(lambda: compare.prompt.toPlainText() == "Is 7 a prime number?", timeout=WAIT)
+    by_id = {a.id: a for a in answers}
+    left, right = compare.left.widget, compare.right.widget
+    assert left is not None and right is not None
+    assert left.message_id == shown.message_id and right.message_id != left.message_id
+    for column, widget in ((compare.left, left), (compare.right, right)):
+        saved = by_id[widget.message_id]
+        assert widget.answer.text.strip() == saved.content.strip()
+        assert saved.model is not None and column.status.text().endswith(saved.model.model_id)
+        assert column.model() is not None and str(column.model().path) == saved.model.path
+        assert (
+            not widget.regenerate_button.isVisible() and not widget.side_by_side_button.isVisible()
+        )
