@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.events import Event, EventKind
+from app.events import Event, EventKind, Stats
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
 from app.request import ChatMessage, GenerationRequest
@@ -56,6 +56,15 @@ def both_fit(a: LocalModel, b: LocalModel, n_ctx: int | None, machine: MachineMe
 def compare_message(message_id: int, parent: QWidget) -> MessageWidget:
     """An answer widget without the chat's actions that do not apply here."""
     return _plain(MessageWidget("assistant", message_id, parent))
+
+
+def stats_line(stats: Stats) -> str:
+    """What a column shows of an answer's figures."""
+    ttft = stats.time_to_first_token_ms
+    speed = f"{stats.decode_tokens_per_s:.1f} tok/s"
+    if ttft is None:
+        return speed
+    return f"first token {ttft / 1000:.2f} s · thinking {stats.thinking_ms / 1000:.1f} s · {speed}"
 
 
 def _plain(widget: MessageWidget) -> MessageWidget:
@@ -147,7 +156,9 @@ class CompareColumn(QWidget):
         self._holder_layout.insertWidget(0, self.widget)
         self.recorder = None
         model = message.model
-        self.status.setText(f"Saved answer · {model.model_id}" if model else "Saved answer")
+        parts = ["Saved answer", model.model_id if model else ""]
+        parts.append(stats_line(message.stats) if message.stats else "")
+        self.status.setText(" · ".join(p for p in parts if p))
         self._prefer = model.path if model and model.path else None
         if self._prefer is not None:
             self._select(self._prefer)
@@ -216,13 +227,7 @@ class CompareColumn(QWidget):
                     )
                 info = self.bridge.info
                 w.set_stats(stats, Path(info.path).stem if info else "")
-                ttft = stats.time_to_first_token_ms
-                self.status.setText(
-                    f"first token {ttft / 1000:.2f} s · thinking {stats.thinking_ms / 1000:.1f} s"
-                    f" · {stats.decode_tokens_per_s:.1f} tok/s"
-                    if ttft is not None
-                    else f"{stats.decode_tokens_per_s:.1f} tok/s"
-                )
+                self.status.setText(stats_line(stats))
             elif kind is EventKind.ERROR:
                 w.set_error(event.text)
                 self._finish()
@@ -308,8 +313,9 @@ class CompareView(QWidget):
     def set_models(self, models: list[LocalModel]) -> None:
         self.left.set_models(models)
         self.right.set_models(models)
-        if self.right.models.count() > 1 and self.right.models.currentIndex() == 0:
-            self.right.models.setCurrentIndex(1)
+        right = self.right
+        if right._prefer is None and right.models.count() > 1 and right.models.currentIndex() == 0:
+            right.models.setCurrentIndex(1)  # two different models to begin with
 
     @property
     def running(self) -> bool:

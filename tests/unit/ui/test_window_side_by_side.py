@@ -53,7 +53,7 @@ def test_side_by_side_only_for_answers_with_another_version(qtbot, ponder_home: 
 
     w.open_conversation(other.id)
     qtbot.waitUntil(lambda: len(w.view.widgets) == 2, timeout=10_000)
-    assert not w.view.widgets[1].side_by_side_button.isVisible()  # one version only
+    assert w.view.widgets[1].side_by_side_button.isHidden()  # one version only
 
     w.open_conversation(conv.id)
     qtbot.waitUntil(
@@ -61,7 +61,7 @@ def test_side_by_side_only_for_answers_with_another_version(qtbot, ponder_home: 
         timeout=10_000,
     )
     shown = w.view.widgets[1]
-    assert shown.side_by_side_button.isVisible()
+    assert not shown.side_by_side_button.isHidden()
     qtbot.mouseClick(shown.side_by_side_button, Qt.MouseButton.LeftButton)
     compare = w.library.compare
     assert compare is not None and w.stack.currentWidget() is compare
