@@ -157,7 +157,7 @@ def test_serve_answers_openai_requests(tmp_path: Path, smollm2: Path) -> None:
     with socket.socket() as probe:  # a free port (ponder serve takes 1-65535)
         probe.bind(("127.0.0.1", 0))
         port = str(probe.getsockname()[1])
-    args = [BUNDLE, "serve", "--model", str(smollm2), "--port", port]
+    args = [BUNDLE, "serve", "--model", str(smollm2), "--port", port, "--save-history"]
     proc = subprocess.Popen(
         [*args, *_gpu_layers()],
         cwd=tmp_path,
@@ -192,6 +192,11 @@ def test_serve_answers_openai_requests(tmp_path: Path, smollm2: Path) -> None:
             rest = proc.communicate()[1]
         log.append(rest or "")
     assert "Traceback" not in "".join(log), "".join(log)
+    # --save-history: the API's exchange is in the history the frozen CLI reads.
+    listed = ponder("history", "list", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    titles = [c["title"] for c in json.loads(listed.stdout)]
+    assert titles == [f"{PROMPT} · API"], titles
 
 
 def _gpu_layers() -> list[str]:
