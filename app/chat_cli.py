@@ -145,6 +145,7 @@ class HumanPrinter:
                 "answer_now": "answer now",
                 "think_longer": "think longer",
                 "loop": "going in circles: answer now",
+                "max_tokens": "token limit near: answer now",
             }
             self.out.write(self._style(f" [{label.get(reason, reason)}]{event.text}", ITALIC))
         elif kind is EventKind.CONTENT:

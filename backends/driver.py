@@ -40,12 +40,30 @@ from app.families import Family
 from app.loop_guard import LoopGuard, LoopHit
 from app.prompting import plan_prompt, prompt_prefilled
 from app.reasoning import ReasoningSplitter, SegmentKind
-from app.request import GenerationRequest, LoopPolicy, Sampling
+from app.request import GenerationRequest, LoopPolicy, Sampling, ThinkMode
 from app.templates import ChatTemplate
 from backends.base import Control, ModelInfo
 
 #: Tokens kept free for the answer when the prompt is trimmed to the context window.
 DEFAULT_ANSWER_RESERVE = 1024
+#: The least room worth keeping for an answer; a smaller token limit is left as it is.
+MIN_ANSWER_ROOM = 32
+
+
+def thinking_limit(
+    max_new: int, close_tokens: int, reserve: int = DEFAULT_ANSWER_RESERVE
+) -> int | None:
+    """How many tokens the reasoning may take before it is closed to leave the answer room.
+
+    A reasoning model that is still thinking when its token limit (``max_tokens`` or the end
+    of the context) is reached leaves an empty answer. The answer keeps a quarter of the
+    limit (at least :data:`MIN_ANSWER_ROOM`, at most ``reserve`` tokens); ``close_tokens``
+    is the length of the text that closes the reasoning. ``None`` when the limit is too small
+    to share.
+    """
+    room = min(reserve, max(MIN_ANSWER_ROOM, max_new // 4))
+    limit = max_new - room - close_tokens
+    return limit if limit >= MIN_ANSWER_ROOM else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +191,7 @@ class Generation:
         self._waits = 0
         self._capped: ReasoningState | None = None
         self._budget_hit = False
+        self._think_limit: int | None = None  # reasoning closed here to leave the answer room
         # The loop guard; None when off or once it fired (so it costs nothing from then on).
         policy = request.thinking.on_loop
         self._guard: LoopGuard | None = None if policy is LoopPolicy.OFF else LoopGuard()
@@ -217,6 +236,9 @@ class Generation:
         cached = self._model.cached_prefix(prompt_tokens)
         room = self._model.n_ctx - len(prompt_tokens)
         max_new = min(req.max_tokens, room) if req.max_tokens else room
+        if req.thinking.mode is not ThinkMode.OFF and self._fmt.forced_close:
+            closing = self._model.tokenize(req.thinking.cap_message + self._fmt.forced_close)
+            self._think_limit = thinking_limit(max_new, len(closing), self._reserve)
         finish = FinishReason.LENGTH
         while True:
             restart: _Restart | None = None
@@ -391,6 +413,9 @@ class Generation:
         elif self._loop_answer:
             reason = "loop"
             self._capped = ReasoningState.ANSWER_NOW
+        elif self._think_limit is not None and len(self._generated) >= self._think_limit:
+            reason = "max_tokens"  # the token limit is near: room is left for the answer
+            self._capped = ReasoningState.CAPPED
         if reason is None:
             return None
         self._loop_answer = False

@@ -372,8 +372,9 @@ class TraceWidget(QFrame):
             "answer_now": "answer now",
             "think_longer": "think longer",
             "loop": "going in circles: answer now",
+            "max_tokens": "token limit near: answer now",
         }
-        if reason in ("budget", "answer_now", "loop"):
+        if reason in ("budget", "answer_now", "loop", "max_tokens"):
             self.end_reason = reason
             self.loop_banner.hide()
         cursor = QTextCursor(self.body.document())
@@ -438,6 +439,8 @@ class TraceWidget(QFrame):
             note = _STATE_NOTES.get(self.state) if self.state else None
             if self.state is ReasoningState.ANSWER_NOW and self.end_reason == "loop":
                 note = "stopped early: it was going in circles"
+            elif self.state is ReasoningState.CAPPED and self.end_reason == "max_tokens":
+                note = "stopped to leave the answer room under the token limit"
             if note:
                 out += f" — {note}"
         if self.budget:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _CAP_STATES = {
     "budget": ReasoningState.CAPPED,
+    "max_tokens": ReasoningState.CAPPED,  # closed to leave the answer room under the limit
     "answer_now": ReasoningState.ANSWER_NOW,
     "loop": ReasoningState.ANSWER_NOW,  # the loop guard answered for the user
 }

@@ -12,7 +12,7 @@ from app.families import get_family
 from app.request import ChatMessage, GenerationRequest, ThinkingControl, ThinkMode
 from app.templates import ChatTemplate
 from backends.base import Control
-from backends.driver import Generation, ResolvedSampling, resolve_sampling
+from backends.driver import Generation, ResolvedSampling, resolve_sampling, thinking_limit
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "fixtures" / "chat_templates"
 REASONING = "Let me count the letters one by one. " * 12
@@ -151,6 +151,36 @@ def test_max_tokens_inside_reasoning_is_incomplete_not_an_answer() -> None:
     stats = stats_of(events)
     assert stats.finish_reason is FinishReason.LENGTH
     assert stats.reasoning_state is ReasoningState.INCOMPLETE
+
+
+def test_a_token_limit_leaves_room_for_the_answer() -> None:
+    """Still thinking near max_tokens: the reasoning is closed so the answer gets written."""
+    long_reasoning = REASONING * 5  # ~2,200 tokens of the scripted model: far past the limit
+    events = run(ScriptedModel(long_reasoning, ANSWER), ask(max_tokens=600))
+    injected = [e for e in events if e.kind is EventKind.INJECTED]
+    assert [e.data["reason"] for e in injected] == ["max_tokens"]
+    assert injected[0].text == ThinkingControl().cap_message
+    assert texts(events, EventKind.CONTENT).strip() == ANSWER  # whole, not cut
+    stats = stats_of(events)
+    assert stats.finish_reason is FinishReason.STOP
+    assert stats.reasoning_state is ReasoningState.CAPPED
+    assert stats.reasoning_tokens + stats.content_tokens <= 600
+    # The answer's room is what run() reserves (64) plus the closing text.
+    assert 600 - 64 - 60 <= stats.reasoning_tokens <= 600 - 64
+
+
+def test_a_token_limit_that_the_reasoning_stays_under_changes_nothing() -> None:
+    events = run(ScriptedModel(REASONING, ANSWER), ask(max_tokens=2000))
+    assert not [e for e in events if e.kind is EventKind.INJECTED]
+    assert stats_of(events).reasoning_state is ReasoningState.COMPLETE
+
+
+def test_thinking_limit_shares_the_tokens() -> None:
+    assert thinking_limit(200, 15) == 200 - 50 - 15  # a quarter for the answer
+    assert thinking_limit(8192, 15) == 8192 - 1024 - 15  # at most the reserve
+    assert thinking_limit(8192, 15, reserve=256) == 8192 - 256 - 15
+    assert thinking_limit(100, 15) == 100 - 32 - 15  # at least 32
+    assert thinking_limit(60, 15) is None  # too small to share: left as it is
 
 
 def test_thinking_off_prefills_an_empty_block() -> None:

@@ -100,3 +100,15 @@ def test_window_with_policy_answer_says_so_without_a_banner(qtbot, window: MainW
     window._on_bridge_events_arrived(12, [loop_event(12, "answer")])
     assert widget.trace is not None and widget.trace.loop_banner.isHidden()
     assert "going in circles" in window.statusBar().currentMessage()
+
+
+def test_a_trace_closed_for_the_token_limit_says_so(qtbot) -> None:  # type: ignore[no-untyped-def]
+    trace = TraceWidget()
+    qtbot.addWidget(trace)
+    trace.append("Counting the letters one by one", tokens=120)
+    trace.append_injected("\n\nTime is up. I will give the final answer now.\n", "max_tokens")
+    assert "[Ponder · token limit near: answer now]" in trace.text
+    trace.finish(ReasoningState.CAPPED, 4.0, 120, collapse=True)
+    assert trace.header_text() == (
+        "Thought for 4 s · 120 tokens — stopped to leave the answer room under the token limit"
+    )
