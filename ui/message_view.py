@@ -434,6 +434,8 @@ class TraceWidget(QFrame):
     def header_text(self) -> str:
         if self.live:
             out = f"Thinking… {self.elapsed_s:.1f} s · {_fmt_tokens(self.tokens)}"
+        elif not self.elapsed_s and not self.tokens:
+            out = "Reasoning"  # saved without figures (an import, an API client's history)
         else:
             out = f"Thought for {self.elapsed_s:.0f} s · {_fmt_tokens(self.tokens)}"
             note = _STATE_NOTES.get(self.state) if self.state else None

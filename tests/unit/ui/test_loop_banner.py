@@ -112,3 +112,11 @@ def test_a_trace_closed_for_the_token_limit_says_so(qtbot) -> None:  # type: ign
     assert trace.header_text() == (
         "Thought for 4 s · 120 tokens — stopped to leave the answer room under the token limit"
     )
+
+
+def test_a_saved_trace_without_figures_is_not_zero_seconds(qtbot) -> None:  # type: ignore[no-untyped-def]
+    trace = TraceWidget()
+    qtbot.addWidget(trace)
+    trace.set_text("Some reasoning that came without its figures.")
+    trace.finish(ReasoningState.COMPLETE, None, None, collapse=True)
+    assert trace.header_text() == "Reasoning"
