@@ -612,6 +612,8 @@ class MainWindow(QMainWindow):
 
     def _on_api_conversation_saved(self, conversation_id: int) -> None:
         self.refresh_conversations()
+        if conversation_id == self.conversation_id and not self.busy:
+            self.open_conversation(conversation_id)  # on screen: show the API's new turn
 
     def _on_api_save_failed(self, message: str) -> None:
         self.statusBar().showMessage(f"An API conversation was not saved: {message}", 10000)

@@ -113,6 +113,18 @@ def test_api_conversations_appear_in_the_sidebar_when_asked(qtbot, window: MainW
     path = window.store.active_path(conversation_id)
     assert [m.content for m in path] == ["Name a fruit.", reply.choices[0].message.content]
     assert window.store.get_conversation(conversation_id).title == "Name a fruit. · API"
+
+    # Open on screen, the conversation shows the API's next turn when it is saved.
+    window.open_conversation(conversation_id)
+    qtbot.waitUntil(lambda: len(window.view.widgets) == 2, timeout=10_000)
+    follow_up = [
+        *question,
+        {"role": "assistant", "content": reply.choices[0].message.content},
+        {"role": "user", "content": "Another one?"},
+    ]
+    client.chat.completions.create(model="m", messages=follow_up, max_tokens=8)
+    qtbot.waitUntil(lambda: len(window.view.widgets) == 4, timeout=WAIT)
+    assert window.conversation_id == conversation_id and window.list_model.rowCount() == 1
     window.set_serving(False)
     window.settings_panel.store_into(window.settings)
     assert window.settings.save_api_history
