@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from app.events import EventKind
+from app.events import Event, EventKind, FinishReason
 from app.request import ChatMessage
 from app.server.hooks import CompletedExchange
 
@@ -117,16 +117,8 @@ class ApiHistory:
         for event in ex.events:  # the text, injected spans and stats, not yet written
             if event.kind not in (EventKind.DONE, EventKind.ERROR):
                 recorder.apply(event)
-        store.save_answer(  # as the client saw it: a stop sequence may have cut the text
-            recorder.message_id,
-            content=ex.content,
-            reasoning=recorder.reasoning,
-            injected=recorder.injected,
-            reasoning_state=recorder.reasoning_state,
-            status=MessageStatus.COMPLETE,
-            stats=recorder.stats,
-            finish_reason=ex.finish_reason,
-        )
+        # As the client saw it: a stop sequence may have cut the text.
+        recorder.finish(MessageStatus.COMPLETE, content=ex.content, finish_reason=ex.finish_reason)
         answered = [*earlier, question, ChatMessage("assistant", ex.content)]
         self._remember(_key(ex.model, system, answered), conversation_id, recorder.message_id)
         return conversation_id
@@ -139,7 +131,6 @@ class ApiHistory:
         earlier: Sequence[ChatMessage],
         model: ModelRef,
     ) -> int:
-        from app.events import ReasoningState
         from app.store import GenerationSettings, MessageStatus
 
         req = ex.request
@@ -157,16 +148,10 @@ class ApiHistory:
                 store.add_user_message(conv.id, turn.content)
             elif turn.role == "assistant" and last_role == "user":  # the tree needs a question
                 recorder = store.start_answer(conv.id, model=model, flush_interval=3600.0)
-                store.save_answer(
-                    recorder.message_id,
-                    content=turn.content,
-                    reasoning=turn.reasoning or "",
-                    injected=(),
-                    reasoning_state=(
-                        ReasoningState.COMPLETE if turn.reasoning else ReasoningState.NONE
-                    ),
-                    status=MessageStatus.COMPLETE,
-                )
+                if turn.reasoning:
+                    recorder.apply(Event(EventKind.REASONING, text=turn.reasoning))
+                recorder.apply(Event(EventKind.CONTENT, text=turn.content))
+                recorder.finish(MessageStatus.COMPLETE, finish_reason=FinishReason.STOP)
             last_role = turn.role
         return conv.id
 

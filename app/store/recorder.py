@@ -164,16 +164,31 @@ class AnswerRecorder:
         self.write_error = None
         self._dirty = False
 
-    def finish(self, status: MessageStatus | None = None) -> None:
+    def finish(
+        self,
+        status: MessageStatus | None = None,
+        *,
+        content: str | None = None,
+        finish_reason: FinishReason | None = None,
+    ) -> None:
         """End the answer and write it.
 
         Without ``status``, an answer still streaming (the stream stopped without DONE or
         ERROR) is marked ``interrupted``. Pass ``MessageStatus.CANCELLED`` when the user
-        stopped it and the engine did not say so.
+        stopped it and the engine did not say so. ``content`` replaces the answer's text (the
+        API saves what its client saw: a stop sequence may have cut it), ``finish_reason``
+        the engine's reason.
 
         Raises:
             StorageError: the final write failed; the text stays in memory.
         """
+        if content is not None and content != self.content:
+            self._content = [content]
+            self._content_len = len(content)
+            self._dirty = True
+        if finish_reason is not None and finish_reason is not self.finish_reason:
+            self.finish_reason = finish_reason
+            self._dirty = True
         if status is not None and status is not self.status:
             self.status = status
             self._dirty = True
