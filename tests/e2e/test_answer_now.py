@@ -41,7 +41,9 @@ def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-unt
     w.show()
     r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
     w.settings.n_ctx = 1024
-    w.settings_panel.max_tokens.setValue(200)
+    # 300: the reasoning may take ~210 tokens before room is kept for the answer, well past
+    # the loop (~120 tokens in).
+    w.settings_panel.max_tokens.setValue(300)
     w.settings_panel.temperature.setValue(0.0)
     w.composer.thinking.setCurrentIndex(0)  # auto: the R1 template makes it think
     with qtbot.waitSignal(w.bridge.model_loaded, timeout=60_000):

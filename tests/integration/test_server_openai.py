@@ -50,6 +50,7 @@ class RecordingClient:
     def __init__(self, inner: EngineClient) -> None:
         self.inner = inner
         self.endings: list[str] = []
+        self.injected: list[str] = []  # why Ponder injected text, each time it did
 
     @property
     def info(self) -> ModelInfo | None:
@@ -89,6 +90,8 @@ class _RecordingStream:
 
     def __iter__(self) -> Iterator[Event]:
         for event in self._stream:
+            if event.kind is EventKind.INJECTED:
+                self._owner.injected.append(str(event.data.get("reason")))
             if event.kind is EventKind.DONE:
                 self._owner.endings.append(str(event.data.get("finish_reason")))
             elif event.kind is EventKind.ERROR:
@@ -543,8 +546,9 @@ def test_answer_now_from_an_api_client(r1_served: Served) -> None:
                     timeout=10,
                 )
     assert accepted is not None and accepted.status_code == 200, accepted
+    assert r1_served.engine.injected[-1] == "answer_now"  # not the token limit's own cut
     trace = "".join(reasoning)
     assert "Time is up" in trace, trace[-300:]  # the injected close, as with a budget
     assert "".join(content).strip(), "the model answered after its thinking was ended"
     assert usage is not None and usage.completion_tokens_details is not None
-    assert usage.completion_tokens_details.reasoning_tokens < 200
+    assert usage.completion_tokens_details.reasoning_tokens < 100
