@@ -65,9 +65,20 @@ class _Job(QRunnable):
         try:
             result = self.func()
         except Exception as err:  # delivered to the caller as a value
-            self.relay.failed.emit(err)
+            self._emit(self.relay.failed, err)
         else:
-            self.relay.succeeded.emit(result)
+            self._emit(self.relay.succeeded, result)
+
+    def _emit(self, signal: Any, value: Any) -> None:
+        # At quit, PySide deletes the Qt objects Python still owns (the relay among them)
+        # while a pool thread may still be finishing its job: nobody is left to tell.
+        if not isValid(self.relay):
+            return
+        try:
+            signal.emit(value)
+        except RuntimeError:  # deleted between the check and the emit
+            if isValid(self.relay):
+                raise
 
 
 def run_task(

@@ -54,7 +54,9 @@ def run(
     if not self_test:
         if window.settings.last_model_path and os.path.exists(window.settings.last_model_path):
             window.load_model(window.settings.last_model_path)
-        return int(app.exec())
+        code = int(app.exec())
+        _settle_pool()
+        return code
 
     result = {"code": 1}
 
@@ -70,9 +72,17 @@ def run(
 
     QTimer.singleShot(300, finish)
     app.exec()
+    _settle_pool()
     if temp_home is not None:
         temp_home.cleanup()
     return result["code"]
+
+
+def _settle_pool(timeout_ms: int = 3000) -> None:
+    """Let background jobs (a folder scan, the renderer warm-up) end before Qt is torn down."""
+    from PySide6.QtCore import QThreadPool
+
+    QThreadPool.globalInstance().waitForDone(timeout_ms)
 
 
 def _icon_path() -> Path | None:
