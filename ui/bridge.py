@@ -21,6 +21,7 @@ from app.events import Event, EventKind
 from app.request import GenerationRequest
 from backends.base import LoadParams, ModelInfo
 from backends.client import EngineClient, RequestStream
+from ui.qt_threads import emit_from_thread
 
 if TYPE_CHECKING:
     from app.server.service import EngineService, Job
@@ -112,11 +113,12 @@ class EngineBridge(QObject):
                 now = time.monotonic()
                 if now - last_progress > 0.05:
                     last_progress = now
-                    self.load_progressed.emit(float(event.data.get("fraction", 0.0)))
+                    fraction = float(event.data.get("fraction", 0.0))
+                    emit_from_thread(self, self.load_progressed, fraction)
             elif event.kind is EventKind.LOADED:
-                self.model_loaded.emit(self._client.info)
+                emit_from_thread(self, self.model_loaded, self._client.info)
             elif event.kind is EventKind.ERROR:
-                self.load_failed.emit(event.text)
+                emit_from_thread(self, self.load_failed, event.text)
 
     def generate(
         self, request: GenerationRequest, sink: Callable[[Event], None] | None = None

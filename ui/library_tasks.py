@@ -12,6 +12,8 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from shiboken6 import isValid
 
+from ui.qt_threads import emit_from_thread
+
 _alive: set[_Relay] = set()
 
 
@@ -65,20 +67,9 @@ class _Job(QRunnable):
         try:
             result = self.func()
         except Exception as err:  # delivered to the caller as a value
-            self._emit(self.relay.failed, err)
+            emit_from_thread(self.relay, self.relay.failed, err)
         else:
-            self._emit(self.relay.succeeded, result)
-
-    def _emit(self, signal: Any, value: Any) -> None:
-        # At quit, PySide deletes the Qt objects Python still owns (the relay among them)
-        # while a pool thread may still be finishing its job: nobody is left to tell.
-        if not isValid(self.relay):
-            return
-        try:
-            signal.emit(value)
-        except RuntimeError:  # deleted between the check and the emit
-            if isValid(self.relay):
-                raise
+            emit_from_thread(self.relay, self.relay.succeeded, result)
 
 
 def run_task(

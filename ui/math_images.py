@@ -7,12 +7,13 @@ and the view is told when an image is ready.
 
 from __future__ import annotations
 
-import contextlib
 import threading
 
 from PySide6.QtCore import QByteArray, QObject, QRectF, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
+
+from ui.qt_threads import emit_from_thread
 
 _Key = tuple[str, bool, int, str, float]
 _CACHE: dict[_Key, QImage | None] = {}
@@ -81,8 +82,7 @@ class _Job(QRunnable):
 
     def run(self) -> None:
         image = render_math(*self.args)
-        with contextlib.suppress(RuntimeError):  # the app may be closing
-            self.owner.rendered.emit(self.key, image)
+        emit_from_thread(self.owner, self.owner.rendered, self.key, image)  # may be quitting
 
 
 class MathRenderer(QObject):

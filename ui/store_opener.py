@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 from shiboken6 import isValid
 
+from ui.qt_threads import emit_from_thread
+
 if TYPE_CHECKING:
     from app.store.domain import ConversationSummary
     from app.store.store import Store
@@ -80,7 +82,7 @@ class StoreOpener:
 
             conversations = peek_conversations(database_path(), limit=LIST_LIMIT)
             if conversations is not None:
-                self._relay.listed.emit(conversations)
+                emit_from_thread(self._relay, self._relay.listed, conversations)
             from app.store.factory import open_store
 
             self._opened.store = open_store()
@@ -90,7 +92,7 @@ class StoreOpener:
             # Post the news before waking anyone who waits in result(): once they run, the
             # app may quit, and a Qt object must not be touched from here after that.
             try:
-                self._relay.opened.emit()
+                emit_from_thread(self._relay, self._relay.opened)
             finally:
                 self._done.set()
 
