@@ -151,6 +151,7 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
                 collapse=True,
             )
         w.answer.set_markdown(message.content)
+        w.set_model_name(message.model.model_id if message.model else "")
         w.set_stats(message.stats, message.model.model_id if message.model else "")
         if message.status is MessageStatus.INTERRUPTED:
             w.set_error("Interrupted — the app stopped before this answer was finished.")

@@ -156,9 +156,8 @@ class CompareColumn(QWidget):
         self._holder_layout.insertWidget(0, self.widget)
         self.recorder = None
         model = message.model
-        parts = ["Saved answer", model.model_id if model else ""]
-        parts.append(stats_line(message.stats) if message.stats else "")
-        self.status.setText(" · ".join(p for p in parts if p))
+        figures = stats_line(message.stats) if message.stats else ""
+        self.status.setText(f"Saved answer · {figures}" if figures else "Saved answer")
         self._prefer = model.path if model and model.path else None
         if self._prefer is not None:
             self._select(self._prefer)
@@ -175,6 +174,7 @@ class CompareColumn(QWidget):
         if self.widget is not None:
             self.widget.deleteLater()
         self.widget = compare_message(recorder.message_id, self.holder)
+        self.widget.set_model_name(Path(params.model_path).stem)
         self.widget.set_streaming(True)
         self._holder_layout.insertWidget(0, self.widget)
         self.recorder = recorder

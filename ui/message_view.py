@@ -588,11 +588,17 @@ class MessageWidget(QFrame):
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < count - 1)
 
+    def set_model_name(self, name: str) -> None:
+        """Title an answer with the model that wrote it (side by side, several models)."""
+        if self.role == "assistant" and name:
+            self.title.setText(name)
+            self.title.setToolTip("The model that wrote this answer")
+
     def set_stats(self, stats: Stats | None, model: str = "") -> None:
         if stats is None:
             self.footer.hide()
             return
-        parts = [model] if model else []
+        parts = [model] if model and model != self.title.text() else []  # not said twice
         parts.append(f"{stats.decode_tokens_per_s:.1f} tok/s")
         parts.append(f"first token {stats.time_to_first_token_ms / 1000:.2f} s")
         if stats.reasoning_tokens:

@@ -701,6 +701,8 @@ class MainWindow(QMainWindow):
             seed=self.settings_panel.seed_value(),
         )
         widget = MessageWidget("assistant", recorder.message_id)
+        model = self._model_ref()
+        widget.set_model_name(model.model_id if model else "")
         widget.set_streaming(True)
         self.view.append_widget(widget)
         rid = self.bridge.generate(request, sink=recorder.apply)

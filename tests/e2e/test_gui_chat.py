@@ -60,6 +60,8 @@ def test_budgeted_trace_streams_collapses_and_answer_follows(qtbot, window: Main
     assert answer.answer.text.strip(), "the answer follows the capped reasoning"
     assert answer.trace.body.isHidden(), "the trace collapsed when the answer started"
     assert answer.footer.isVisible() and "tok/s" in answer.footer.text()
+    assert answer.title.text() == "SmolLM2-135M-Instruct.Q4_1"  # the model that wrote it
+    assert "SmolLM2" not in answer.footer.text()  # said once, in the title
     # Saved in the history, reasoning and answer apart.
     convs = window.store.list_conversations()
     assert len(convs) == 1 and convs[0].title.startswith("Is 91")

@@ -365,7 +365,7 @@ def test_compare_two_models_side_by_side(  # type: ignore[no-untyped-def]
     for column, widget in ((compare.left, left), (compare.right, right)):
         saved = by_id[widget.message_id]
         assert widget.answer.text.strip() == saved.content.strip()
-        assert saved.model is not None and saved.model.model_id in column.status.text()
+        assert saved.model is not None and widget.title.text() == saved.model.model_id
         assert "tok/s" in column.status.text()
         assert column.model() is not None and str(column.model().path) == saved.model.path
         assert (

@@ -74,5 +74,6 @@ def test_side_by_side_only_for_answers_with_another_version(qtbot, ponder_home: 
     trace = compare.right.widget.trace
     assert trace is not None and trace.text == "thinking about Red." and trace.collapsed
     assert compare.left.status.text() == "Saved answer"
+    assert compare.left.widget.title.text() == "Model"  # saved without a model: the plain title
     assert not compare.running and compare.compare_button.isEnabled()
     w.close()
