@@ -100,3 +100,36 @@ def delete_key(source_name: str) -> bool:
     except Exception:
         return False
     return True
+
+
+#: Where the key of the window's "Serve API" (other devices on the network) is kept.
+SERVE_USER = "serve:network"
+
+
+def serve_api_key() -> tuple[str, bool]:
+    """The key other devices must send to the window's API: ``(key, kept)``.
+
+    The same key every time when the system keyring keeps it (``kept``); otherwise a fresh
+    one for this run only. Never written to Ponder's files.
+    """
+    import secrets
+
+    try:
+        backend = _backend()
+        key = backend.get_password(SERVICE, SERVE_USER)
+        if not key:
+            key = secrets.token_urlsafe(24)
+            backend.set_password(SERVICE, SERVE_USER, key)
+        return key, True
+    except Exception:  # no keyring, or it refused: a key for this run
+        return secrets.token_urlsafe(24), False
+
+
+def new_serve_api_key() -> tuple[str, bool]:
+    """Replace the network key (devices that knew the old one are refused from now on)."""
+    try:
+        backend = _backend()
+        backend.delete_password(SERVICE, SERVE_USER)
+    except Exception:
+        pass  # none stored, or no keyring: serve_api_key() makes a new one either way
+    return serve_api_key()

@@ -40,6 +40,7 @@ class Settings:
     collapse_trace: bool = True
     on_loop: str = "warn"
     save_api_history: bool = False  # keep the "Serve API" switch's conversations
+    serve_network: bool = False  # "Serve API" for other devices too (with an API key)
     window_geometry: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -2,7 +2,8 @@
 
 :class:`LocalServer` wraps the engine the window already has in an
 :class:`app.server.service.EngineService`, starts :func:`app.server.create_app` on a uvicorn
-thread bound to 127.0.0.1, and points the window's bridge at the service, so the window's
+thread bound to 127.0.0.1 (or, for other devices on the network, to every address with an
+API key required: :meth:`LocalServer.network_key`), and points the window's bridge at the service, so the window's
 requests and the API's wait in one line for the one model. Its state (answering, waiting)
 arrives on the GUI thread as :attr:`LocalServer.state_changed`.
 
@@ -30,6 +31,19 @@ if TYPE_CHECKING:
 #: The port ``ponder serve`` uses too.
 DEFAULT_PORT = 8642
 HOST = "127.0.0.1"
+NETWORK_HOST = "0.0.0.0"  # every address: only ever with an API key
+
+
+def lan_address() -> str:
+    """This computer's address on its network (what other devices type), or 127.0.0.1."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # a UDP "connect" picks a route; nothing is sent
+            return str(probe.getsockname()[0])
+        except OSError:
+            return HOST
 
 
 class LocalServer(QObject):
@@ -56,6 +70,9 @@ class LocalServer(QObject):
         self.service: EngineService | None = None
         self.server: ServerThread | None = None
         self.save_history = False
+        self.network = False  # whether the running server answers other devices
+        self.key_kept = False  # whether the network key is kept in the system keyring
+        self._key: str | None = None
         self._history: ApiHistory | None = None
         self._state_posted.connect(self.state_changed, Qt.ConnectionType.QueuedConnection)
 
@@ -66,10 +83,33 @@ class LocalServer(QObject):
     @property
     def url(self) -> str:
         """The API's base URL (``…/v1``), or "" when off."""
-        return f"{self.server.url}/v1" if self.server is not None else ""
+        if self.server is None:
+            return ""
+        if self.network:
+            return f"http://{lan_address()}:{self.server.port}/v1"
+        return f"{self.server.url}/v1"
 
-    def start(self, port: int = DEFAULT_PORT) -> str:
+    def network_key(self) -> str:
+        """The key other devices send (``Authorization: Bearer KEY``); the same all session,
+        and across sessions when the system keyring keeps it."""
+        if self._key is None:
+            from app.remote_keys import serve_api_key
+
+            self._key, self.key_kept = serve_api_key()
+        return self._key
+
+    def new_network_key(self) -> str:
+        """Replace the key; a server running for the network must be switched on again."""
+        from app.remote_keys import new_serve_api_key
+
+        self._key, self.key_kept = new_serve_api_key()
+        return self._key
+
+    def start(self, port: int = DEFAULT_PORT, *, network: bool = False) -> str:
         """Serve the loaded model on ``127.0.0.1:port`` (0: any free port); returns the URL.
+
+        With ``network``, on every address of this computer, and every request but
+        ``/health`` must carry the :meth:`network_key`.
 
         Raises:
             PonderError: no model is loaded, or the port cannot be used.
@@ -94,19 +134,20 @@ class LocalServer(QObject):
         service.add_listener(self._state_posted.emit)
         app = create_app(
             service,
-            api_key=None,
+            api_key=self.network_key() if network else None,
             cors_origins=None,
-            trusted_hosts=LOOPBACK_HOSTS,
+            trusted_hosts=None if network else LOOPBACK_HOSTS,
             save_history=True,  # the hook itself checks ``save_history``
             on_completion=self._on_completion,
         )
-        server = ServerThread(app, HOST, port)
+        server = ServerThread(app, NETWORK_HOST if network else HOST, port)
         try:
             server.start()
         except Exception:
             service.close()
             raise
         self.service, self.server = service, server
+        self.network = network
         self.bridge.service = service
         self.state_changed.emit(service.state)
         return self.url
@@ -115,6 +156,7 @@ class LocalServer(QObject):
         """Stop serving; the window's engine stays loaded and is the window's alone again."""
         server, service = self.server, self.service
         self.server = self.service = None
+        self.network = False
         if server is not None:
             server.stop()
         if service is not None:

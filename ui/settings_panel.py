@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
+    QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -120,7 +121,28 @@ class SettingsPanel(QWidget):
             "its answers) in the sidebar, one conversation per chat"
         )
         outer.addWidget(self.save_api)
+        self.serve_network = QCheckBox("Let other devices on this network use the API", self)
+        self.serve_network.setToolTip(
+            "\u201cServe API\u201d then listens on every address of this computer, and every "
+            "request must carry the API key (Authorization: Bearer KEY)"
+        )
+        outer.addWidget(self.serve_network)
+        key_row = QHBoxLayout()
+        self.copy_key = QPushButton("Copy API key", self)
+        self.copy_key.setToolTip("The key other devices send; kept in the system keyring")
+        self.new_key = QPushButton("New key", self)
+        self.new_key.setToolTip("Replace the key: devices that knew the old one are refused")
+        key_row.addWidget(self.copy_key)
+        key_row.addWidget(self.new_key)
+        key_row.addStretch(1)
+        outer.addLayout(key_row)
+        self.serve_network.toggled.connect(self._on_serve_network_toggled)
+        self._on_serve_network_toggled(False)
         outer.addStretch(1)
+
+    def _on_serve_network_toggled(self, on: bool) -> None:
+        self.copy_key.setEnabled(on)
+        self.new_key.setEnabled(on)
 
     def show_family(self, family: Family) -> None:
         p = family.preset
@@ -169,6 +191,7 @@ class SettingsPanel(QWidget):
         self.system_prompt.setPlainText(s.system_prompt)
         self.collapse.setChecked(s.collapse_trace)
         self.save_api.setChecked(s.save_api_history)
+        self.serve_network.setChecked(s.serve_network)
         index = self.on_loop.findData(
             LoopPolicy(s.on_loop) if s.on_loop in ("warn", "answer", "off") else LoopPolicy.WARN
         )
@@ -190,4 +213,5 @@ class SettingsPanel(QWidget):
         s.system_prompt = self.system_prompt.toPlainText()
         s.collapse_trace = self.collapse.isChecked()
         s.save_api_history = self.save_api.isChecked()
+        s.serve_network = self.serve_network.isChecked()
         s.on_loop = self.loop_policy().value

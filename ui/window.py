@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 from PySide6.QtCore import QByteArray, QModelIndex, QPoint, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QFileDialog,
     QInputDialog,
@@ -241,6 +242,9 @@ class MainWindow(QMainWindow):
         self.server.conversation_saved.connect(self._on_api_conversation_saved)
         self.server.save_failed.connect(self._on_api_save_failed)
         self.settings_panel.save_api.toggled.connect(self._on_save_api_toggled)
+        self.settings_panel.serve_network.toggled.connect(self._on_serve_network_toggled)
+        self.settings_panel.copy_key.clicked.connect(self._on_copy_key_clicked)
+        self.settings_panel.new_key.clicked.connect(self._on_new_key_clicked)
         self.bridge.load_progressed.connect(self.model_bar.set_progress)
         self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         self.bridge.load_failed.connect(self._on_bridge_load_failed)
@@ -591,24 +595,58 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("The API server is off.", 5000)
             return
         port = int(self.settings.extra.get("server_port", DEFAULT_PORT))
+        network = self.settings_panel.serve_network.isChecked()
         try:
             try:
-                url = self.server.start(port)
+                url = self.server.start(port, network=network)
             except PonderError:
-                url = self.server.start(0)  # the usual port is taken: any free one
+                url = self.server.start(0, network=network)  # the usual port is taken
         except PonderError as err:
             self.model_bar.set_serving("")
             self.statusBar().showMessage(f"Could not serve the model: {err}", 10000)
             return
         self.model_bar.set_serving(url)
+        name = self.bridge.info.name if self.bridge.info else "the model"
+        where = (
+            "other devices send the API key: Settings → Copy API key"
+            if network
+            else "this computer only"
+        )
         self.statusBar().showMessage(
-            f"Serving {self.bridge.info.name if self.bridge.info else 'the model'} at {url} "
-            "(OpenAI-compatible; this computer only).",
-            10000,
+            f"Serving {name} at {url} (OpenAI-compatible; {where}).", 10000
         )
 
     def _on_save_api_toggled(self, on: bool) -> None:
         self.server.save_history = on
+
+    def _restart_server(self, why: str) -> None:
+        """Switch a running API off and on again (a new address or key applies)."""
+        if not self.server.running:
+            return
+        if self.busy or (self.server.service is not None and self.server.service.busy):
+            self.statusBar().showMessage(f"{why} when you switch Serve API on again.", 8000)
+            return
+        self.set_serving(False)
+        self.set_serving(True)
+
+    def _on_serve_network_toggled(self, on: bool) -> None:
+        self._restart_server("Applies")
+
+    def _on_copy_key_clicked(self) -> None:
+        QApplication.clipboard().setText(self.server.network_key())
+        kept = "" if self.server.key_kept else " (no system keyring: it changes on restart)"
+        self.statusBar().showMessage(f"API key copied{kept}.", 8000)
+
+    def _on_new_key_clicked(self) -> None:
+        if not self.confirm(
+            "New API key", "Replace the API key? Devices that use the old one will be refused."
+        ):
+            return
+        self.server.new_network_key()
+        QApplication.clipboard().setText(self.server.network_key())
+        self.statusBar().showMessage("New API key made and copied.", 8000)
+        if self.server.network:
+            self._restart_server("The new key applies")
 
     def _on_api_conversation_saved(self, conversation_id: int) -> None:
         self.refresh_conversations()

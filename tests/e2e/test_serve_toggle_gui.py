@@ -128,3 +128,49 @@ def test_api_conversations_appear_in_the_sidebar_when_asked(qtbot, window: MainW
     window.set_serving(False)
     window.settings_panel.store_into(window.settings)
     assert window.settings.save_api_history
+
+
+def test_other_devices_need_the_key(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
+    from app.remote_keys import SERVE_USER, SERVICE
+    from tests.support.memory_keyring import memory_keyring
+
+    with memory_keyring() as keyring:
+        panel = window.settings_panel
+        assert not panel.copy_key.isEnabled()  # off by default: this computer only
+        panel.serve_network.setChecked(True)
+        window.set_serving(True)
+        server = window.server.server
+        assert server is not None and server.host == "0.0.0.0" and window.server.network
+        assert window.server.url.endswith(f":{server.port}/v1")
+        key = keyring.passwords[(SERVICE, SERVE_USER)]
+        local = f"http://127.0.0.1:{server.port}/v1"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=local, api_key="wrong", max_retries=0).models.list()
+        client = openai.OpenAI(base_url=local, api_key=key, max_retries=0, timeout=240)
+        reply = client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+        )
+        assert reply.choices[0].message.content is not None
+
+        panel.copy_key.click()  # the settings dock is hidden here: no mouse on it
+        from PySide6.QtWidgets import QApplication
+
+        assert QApplication.clipboard().text() == key
+
+        # A new key: the server restarts with it, the old one is refused.
+        window.confirm = lambda _title, _text: True  # type: ignore[method-assign]
+        panel.new_key.click()
+        fresh = keyring.passwords[(SERVICE, SERVE_USER)]
+        assert fresh != key and QApplication.clipboard().text() == fresh
+        assert window.server.running and window.server.network
+        port = window.server.server.port  # type: ignore[union-attr]
+        again = f"http://127.0.0.1:{port}/v1"
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=again, api_key=key, max_retries=0).models.list()
+        assert openai.OpenAI(base_url=again, api_key=fresh, max_retries=0).models.list().data
+
+        # Back to this computer only: no key needed, other addresses not served.
+        panel.serve_network.setChecked(False)
+        assert window.server.running and not window.server.network
+        assert window.server.server.host == "127.0.0.1"  # type: ignore[union-attr]
+        window.set_serving(False)

@@ -198,3 +198,26 @@ def test_cli_check_uses_the_same_connection_test(capsys: pytest.CaptureFixture[s
     code, _, err = _models(capsys, "add-remote", "nobox", "http://127.0.0.1:9")
     assert code == 1
     assert "cannot reach http://127.0.0.1:9/v1" in err and "--no-check" in err
+
+
+# -- the key of the window's API for other devices ------------------------------------------------
+
+
+def test_the_network_key_is_made_once_and_kept(memory: MemoryKeyring) -> None:
+    from app.remote_keys import SERVE_USER, new_serve_api_key, serve_api_key
+
+    key, kept = serve_api_key()
+    assert kept and len(key) >= 32
+    assert memory.passwords[(SERVICE, SERVE_USER)] == key
+    assert serve_api_key() == (key, True)  # the same on the next start
+    fresh, kept = new_serve_api_key()
+    assert kept and fresh != key and memory.passwords[(SERVICE, SERVE_USER)] == fresh
+
+
+@pytest.mark.parametrize("backend", [fail.Keyring, null.Keyring])
+def test_without_a_keyring_the_network_key_lasts_one_run(backend: type) -> None:
+    from app.remote_keys import serve_api_key
+
+    with use_keyring(backend()):
+        (first, kept), (second, _) = serve_api_key(), serve_api_key()
+    assert not kept and len(first) >= 32 and first != second
