@@ -7,8 +7,9 @@ frozen dataclass from :mod:`app.store.domain`. See ``Store`` for the operations 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from app.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from app.store.domain import (
@@ -67,11 +68,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'app.store' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_getattr(__name__, _HOMES)
 
 
 __all__ = [
