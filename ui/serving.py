@@ -73,6 +73,7 @@ class LocalServer(QObject):
         self.network = False  # whether the running server answers other devices
         self.key_kept = False  # whether the network key is kept in the system keyring
         self._key: str | None = None
+        self._address = HOST  # what other devices type, found when serving starts
         self._history: ApiHistory | None = None
         self._state_posted.connect(self.state_changed, Qt.ConnectionType.QueuedConnection)
 
@@ -86,7 +87,7 @@ class LocalServer(QObject):
         if self.server is None:
             return ""
         if self.network:
-            return f"http://{lan_address()}:{self.server.port}/v1"
+            return f"http://{self._address}:{self.server.port}/v1"
         return f"{self.server.url}/v1"
 
     def network_key(self) -> str:
@@ -148,6 +149,7 @@ class LocalServer(QObject):
             raise
         self.service, self.server = service, server
         self.network = network
+        self._address = lan_address() if network else HOST
         self.bridge.service = service
         self.state_changed.emit(service.state)
         return self.url
