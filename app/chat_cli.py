@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from app.cli_args import non_negative_int, positive_int, resolve_model_arg
 from app.errors import PonderError
-from app.events import Event, EventKind, Stats
+from app.events import Event, EventKind, Stats, inject_label
 from app.request import (
     ChatMessage,
     Effort,
@@ -140,14 +140,7 @@ class HumanPrinter:
             self.out.write(self._style(event.text, DIM))
         elif kind is EventKind.INJECTED:
             reason = str(event.data.get("reason", ""))
-            label = {
-                "budget": "budget reached",
-                "answer_now": "answer now",
-                "think_longer": "think longer",
-                "loop": "going in circles: answer now",
-                "max_tokens": "token limit near: answer now",
-            }
-            self.out.write(self._style(f" [{label.get(reason, reason)}]{event.text}", ITALIC))
+            self.out.write(self._style(f" [{inject_label(reason)}]{event.text}", ITALIC))
         elif kind is EventKind.CONTENT:
             if self._in_reasoning:
                 self.out.write("\n\n")

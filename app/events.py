@@ -55,6 +55,50 @@ class ReasoningState(enum.Enum):
     ANSWER_NOW = "answer_now"  # the user asked for the answer while it was thinking
 
 
+class InjectReason(enum.Enum):
+    """Why Ponder inserted text into the reasoning (``data["reason"]`` of an INJECTED event,
+    and ``InjectedSpan.reason`` in the history, as the value)."""
+
+    BUDGET = "budget"  # the thinking budget was spent
+    ANSWER_NOW = "answer_now"  # the user asked for the answer
+    THINK_LONGER = "think_longer"  # "Wait": the model stopped before its minimum
+    LOOP = "loop"  # the loop guard answered for the user
+    MAX_TOKENS = "max_tokens"  # the token limit is near: room is left for the answer
+
+    @property
+    def label(self) -> str:
+        """How the trace marks it."""
+        return _INJECT_LABELS[self]
+
+    @property
+    def ends_reasoning(self) -> bool:
+        """Whether the reasoning was closed here (everything but "think longer")."""
+        return self is not InjectReason.THINK_LONGER
+
+    @classmethod
+    def of(cls, value: object) -> InjectReason | None:
+        """The reason an event or a saved span names (``None`` for one this version lacks)."""
+        try:
+            return cls(value)
+        except ValueError:
+            return None
+
+
+_INJECT_LABELS = {
+    InjectReason.BUDGET: "budget reached",
+    InjectReason.ANSWER_NOW: "answer now",
+    InjectReason.THINK_LONGER: "think longer",
+    InjectReason.LOOP: "going in circles: answer now",
+    InjectReason.MAX_TOKENS: "token limit near: answer now",
+}
+
+
+def inject_label(reason: object) -> str:
+    """The trace's mark for an injection's ``reason`` (the raw value if it is unknown)."""
+    known = InjectReason.of(reason)
+    return known.label if known else str(reason)
+
+
 @dataclass(frozen=True, slots=True)
 class Stats:
     """Figures for one answer. Times in milliseconds, speeds in tokens per second."""

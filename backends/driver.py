@@ -31,6 +31,7 @@ from app.events import (
     Event,
     EventKind,
     FinishReason,
+    InjectReason,
     ReasoningState,
     Stats,
     done_event,
@@ -393,7 +394,7 @@ class Generation:
             EventKind.INJECTED,
             self._rid,
             injected,
-            {"reason": "think_longer", "reasoning_tokens": self._reasoning_tokens},
+            {"reason": InjectReason.THINK_LONGER.value, "reasoning_tokens": self._reasoning_tokens},
         )
         return _Restart(tokens, event)
 
@@ -402,19 +403,19 @@ class Generation:
         if not self._splitter.in_reasoning:
             return None
         budget = self._request.thinking.budget
-        reason: str | None = None
+        reason: InjectReason | None = None
         if budget is not None and self._reasoning_tokens >= budget:
-            reason = "budget"
+            reason = InjectReason.BUDGET
             self._budget_hit = True
             self._capped = ReasoningState.CAPPED
         elif self._control.answer_now():
-            reason = "answer_now"
+            reason = InjectReason.ANSWER_NOW
             self._capped = ReasoningState.ANSWER_NOW
         elif self._loop_answer:
-            reason = "loop"
+            reason = InjectReason.LOOP
             self._capped = ReasoningState.ANSWER_NOW
         elif self._think_limit is not None and len(self._generated) >= self._think_limit:
-            reason = "max_tokens"  # the token limit is near: room is left for the answer
+            reason = InjectReason.MAX_TOKENS  # the token limit is near: room is left for the answer
             self._capped = ReasoningState.CAPPED
         if reason is None:
             return None
@@ -427,7 +428,7 @@ class Generation:
             EventKind.INJECTED,
             self._rid,
             message,
-            {"reason": reason, "reasoning_tokens": self._reasoning_tokens},
+            {"reason": reason.value, "reasoning_tokens": self._reasoning_tokens},
         )
         return _Restart(tokens, event)
 

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.events import ReasoningState, Stats
+from app.events import InjectReason, ReasoningState, Stats, inject_label
 from ui.math_images import MathRenderer, cached
 from ui.theme import is_dark
 
@@ -260,7 +260,7 @@ class TraceWidget(QFrame):
         self.elapsed_s = 0.0
         self.live = True
         self.state: ReasoningState | None = None
-        self.end_reason: str | None = None  # why Ponder ended the reasoning, if it did
+        self.end_reason: InjectReason | None = None  # why Ponder ended the reasoning, if it did
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 4, 8, 4)
         layout.setSpacing(2)
@@ -367,21 +367,13 @@ class TraceWidget(QFrame):
         self._follow()
 
     def append_injected(self, text: str, reason: str) -> None:
-        label = {
-            "budget": "budget reached",
-            "answer_now": "answer now",
-            "think_longer": "think longer",
-            "loop": "going in circles: answer now",
-            "max_tokens": "token limit near: answer now",
-        }
-        if reason in ("budget", "answer_now", "loop", "max_tokens"):
-            self.end_reason = reason
+        known = InjectReason.of(reason)
+        if known is not None and known.ends_reasoning:
+            self.end_reason = known
             self.loop_banner.hide()
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(
-            f" [Ponder · {label.get(reason, reason)}]{text.rstrip()} ", self._injected
-        )
+        cursor.insertText(f" [Ponder · {inject_label(reason)}]{text.rstrip()} ", self._injected)
         self._follow()
 
     def _fit_height(self) -> None:
@@ -439,9 +431,9 @@ class TraceWidget(QFrame):
         else:
             out = f"Thought for {self.elapsed_s:.0f} s · {_fmt_tokens(self.tokens)}"
             note = _STATE_NOTES.get(self.state) if self.state else None
-            if self.state is ReasoningState.ANSWER_NOW and self.end_reason == "loop":
+            if self.state is ReasoningState.ANSWER_NOW and self.end_reason is InjectReason.LOOP:
                 note = "stopped early: it was going in circles"
-            elif self.state is ReasoningState.CAPPED and self.end_reason == "max_tokens":
+            elif self.state is ReasoningState.CAPPED and self.end_reason is InjectReason.MAX_TOKENS:
                 note = "stopped to leave the answer room under the token limit"
             if note:
                 out += f" — {note}"

@@ -16,6 +16,7 @@ from app.events import (
     Event,
     EventKind,
     FinishReason,
+    InjectReason,
     ReasoningState,
     Stats,
     done_event,
@@ -100,7 +101,12 @@ class FakeStream:
             if kind is EventKind.REASONING and self._answer_now.is_set():
                 if not answered_now:
                     answered_now = True
-                    yield Event(EventKind.INJECTED, rid, " [answer now]", {"reason": "answer_now"})
+                    yield Event(
+                        EventKind.INJECTED,
+                        rid,
+                        " [answer now]",
+                        {"reason": InjectReason.ANSWER_NOW.value},
+                    )
                 continue
             if client.crash_after is not None and i >= client.crash_after:
                 client.crash_after = None
@@ -120,7 +126,7 @@ class FakeStream:
                 n_reasoning += 1
             elif kind is EventKind.CONTENT:
                 n_content += 1
-            data = {"reason": "budget"} if kind is EventKind.INJECTED else {}
+            data = {"reason": InjectReason.BUDGET.value} if kind is EventKind.INJECTED else {}
             yield Event(kind, rid, text, data)
         state = ReasoningState.CAPPED if capped else ReasoningState.NONE
         if answered_now:

@@ -76,7 +76,7 @@ class InjectedSpan:
     Attributes:
         offset: where the span starts in ``Message.reasoning`` (in characters).
         text: the inserted text; ``reasoning[offset:offset + len(text)] == text``.
-        reason: why, as the engine said (``"budget"``, ``"think_longer"``, ``"answer_now"``).
+        reason: why, as the engine said: an :class:`app.events.InjectReason` value.
     """
 
     offset: int

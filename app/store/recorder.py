@@ -19,17 +19,17 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from app.errors import StorageError
-from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
+from app.events import Event, EventKind, FinishReason, InjectReason, ReasoningState, Stats
 from app.store.domain import InjectedSpan, Message, MessageStatus
 
 if TYPE_CHECKING:
     from app.store.store import Store
 
 _CAP_STATES = {
-    "budget": ReasoningState.CAPPED,
-    "max_tokens": ReasoningState.CAPPED,  # closed to leave the answer room under the limit
-    "answer_now": ReasoningState.ANSWER_NOW,
-    "loop": ReasoningState.ANSWER_NOW,  # the loop guard answered for the user
+    InjectReason.BUDGET: ReasoningState.CAPPED,
+    InjectReason.MAX_TOKENS: ReasoningState.CAPPED,  # closed to leave the answer room
+    InjectReason.ANSWER_NOW: ReasoningState.ANSWER_NOW,
+    InjectReason.LOOP: ReasoningState.ANSWER_NOW,  # the loop guard answered for the user
 }
 _END_STATUS = {
     FinishReason.CANCELLED: MessageStatus.CANCELLED,
@@ -91,8 +91,9 @@ class AnswerRecorder:
         if not self._reasoning_len:
             return ReasoningState.NONE
         for span in reversed(self.injected):
-            if span.reason in _CAP_STATES:
-                return _CAP_STATES[span.reason]
+            reason = InjectReason.of(span.reason)
+            if reason in _CAP_STATES:
+                return _CAP_STATES[reason]
         return ReasoningState.COMPLETE if self._content_len else ReasoningState.INCOMPLETE
 
     @property

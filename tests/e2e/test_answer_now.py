@@ -22,7 +22,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import Qt
 
-from app.events import ReasoningState
+from app.events import InjectReason, ReasoningState
 from app.store.domain import MessageStatus
 from ui.window import MainWindow
 
@@ -75,7 +75,7 @@ def test_answer_now_button_on_the_live_trace(qtbot, window: MainWindow) -> None:
     qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
     # The trace records where and why the thinking ended; the answer follows it.
     assert "[Ponder · answer now]" in trace.text
-    assert trace.end_reason == "answer_now"
+    assert trace.end_reason is InjectReason.ANSWER_NOW
     assert "stopped early: answer now" in trace.header_text()
     assert trace.answer_now.isHidden()
     assert widget.answer.text.strip(), "the model answered after being told to"

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import Qt
 
-from app.events import Event, EventKind, ReasoningState
+from app.events import Event, EventKind, InjectReason, ReasoningState
 from ui.message_view import MessageWidget, TraceWidget
 from ui.window import MainWindow, _Active
 
@@ -46,7 +46,7 @@ def test_trace_records_a_loop_ending(qtbot) -> None:  # type: ignore[no-untyped-
     trace.append_injected("\n\nTime is up. I will give the final answer now.\n", "loop")
     assert trace.loop_banner.isHidden()
     assert "[Ponder · going in circles: answer now]" in trace.text
-    assert trace.end_reason == "loop"
+    assert trace.end_reason is InjectReason.LOOP
     trace.finish(ReasoningState.ANSWER_NOW, 3.0, 8, collapse=False)
     assert "stopped early: it was going in circles" in trace.header_text()
     trace.show_loop(PASSAGE)  # too late: the reasoning is over
