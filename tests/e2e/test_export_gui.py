@@ -304,3 +304,55 @@ def test_dataset_dialog_explains_its_choices(qtbot) -> None:  # type: ignore[no-
     dialog.keep_injected.setChecked(True)
     dialog.markers.setCurrentIndex(1)
     assert dialog.options() == DatasetOptions(Markers.STRATOS, False, True)
+
+
+@pytest.mark.integration
+def test_a_real_capped_answer_is_left_out_of_the_dataset_unless_kept(
+    qtbot, ponder_home: Path, smollm2: Path, r1_template: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """SmolLM2 under the R1 template, a 24-token thinking budget: Ponder closes the
+    reasoning with its own text; the dataset export leaves that answer out unless asked."""
+    w = MainWindow(first_run=False)
+    qtbot.addWidget(w)
+    w.show()
+    w.settings.n_ctx = 1024
+    w.settings_panel.max_tokens.setValue(96)
+    w.settings_panel.seed.setValue(3)
+    with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
+        w.load_model(str(smollm2), chat_template=r1_template)
+    w.composer.set_thinking("budget", 24)
+    w.composer.edit.setPlainText("Is 91 a prime number?")
+    qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: not w.busy, timeout=240_000)
+    cid = w.conversation_id
+    assert cid is not None
+    (answer,) = [m for m in w.store.active_path(cid) if m.role.value == "assistant"]
+    assert answer.injected, "the budget closed the reasoning with Ponder's text"
+    injected = answer.injected[0].text
+    qtbot.waitUntil(lambda: w.list_model.rowCount() == 1, timeout=10_000)
+    _click_row(qtbot, w, cid)
+
+    w.exporter.ask_dataset_options = lambda _count: DatasetOptions()  # the defaults
+    out = tmp_path / "real.jsonl"
+    w.exporter.ask_path = _ask(out, JSONL, [])
+    qtbot.keyClick(w, Qt.Key.Key_D, CTRL_SHIFT)
+    note = _wait_for_note(qtbot, w, "Exported")
+    assert "1 answer with text Ponder injected" in note
+    assert out.read_bytes() == b""
+
+    w.exporter.ask_dataset_options = lambda _count: DatasetOptions(
+        complete_only=False, keep_injected=True
+    )
+    qtbot.keyClick(w, Qt.Key.Key_D, CTRL_SHIFT)
+    assert _wait_for_note(qtbot, w, "Exported") == f"Exported 1 conversation to {out}."
+    (record,) = _records(out)
+    assert injected.strip() in record["conversations"][1]["value"]
+
+    w.exporter.ask_path = _ask(tmp_path / "real.json", JSON, [])
+    qtbot.keyClick(w, Qt.Key.Key_E, CTRL_SHIFT)
+    _wait_for_note(qtbot, w, "Exported “Is 91")
+    (conv,) = json.loads((tmp_path / "real.json").read_bytes())["conversations"]
+    saved = conv["messages"][1]
+    span = saved["injected"][0]
+    assert saved["reasoning"][span["offset"] :].startswith(span["text"]) and span["reason"]
+    w.close()
