@@ -446,6 +446,7 @@ class MainWindow(QMainWindow):
         menu = self.context_menu(pos)
         if menu is not None:
             menu.exec(self.list_view.viewport().mapToGlobal(pos))
+            menu.deleteLater()
 
     def context_menu(self, pos: QPoint) -> QMenu | None:
         """The sidebar's menu for the row at ``pos`` (``None``: no row there)."""
