@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QLabel
 
+import ui.export_dialog
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
 from app.history_cli import add_history_parser, run_history
 from app.store import Store, open_store
@@ -274,6 +276,25 @@ def test_an_unwritable_path_is_a_message_not_a_traceback(
     note = _wait_for_note(qtbot, w, "Export failed")
     assert note.startswith(f"Export failed: Cannot write {blocker}:")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ponder-home", "taken.json"]
+
+
+def test_the_file_is_written_off_the_gui_thread(
+    qtbot, window: MainWindow, history: dict[str, int], tmp_path: Path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    threads: list[threading.Thread] = []
+    real = ui.export_dialog.write_markdown
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ui.export_dialog, "write_markdown", recording)
+    w = window
+    w.exporter.ask_path = _ask(tmp_path / "egg.md", MARKDOWN, [])
+    w.export_conversation(history["egg"])
+    _wait_for_note(qtbot, w, "Exported")
+    assert threads and threads[0] is not threading.main_thread()
+    assert (tmp_path / "egg.md").read_bytes().startswith(b"# Boil an egg?\n")
 
 
 def test_nothing_to_export_says_what_to_do(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
