@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -27,6 +26,8 @@ from app.store.export import (
     all_ids,
     conversation_json,
     conversation_markdown,
+    export_file,
+    left_out_note,
     write_json,
     write_markdown,
     write_sharegpt,
@@ -83,6 +84,12 @@ def add_history_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "--complete-only",
         action="store_true",
         help="sharegpt: keep only complete traces (not capped, cancelled or interrupted)",
+    )
+    p.add_argument(
+        "--keep-injected",
+        action="store_true",
+        help="sharegpt: keep answers with text Ponder injected (budget cap, Answer now); "
+        "by default they are left out with the turns after them",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="the file to write ('-': stdout)")
 
@@ -183,10 +190,11 @@ def _export(store: Store, args: argparse.Namespace) -> None:
                 out,
                 markers=Markers(args.markers),
                 complete_only=args.complete_only,
+                keep_injected=args.keep_injected,
             )
     where = "standard output" if args.out == "-" else args.out
-    note = f" ({counts.skipped} left out: no usable answer)" if counts.skipped else ""
-    print(f"Exported {counts.written} conversation(s) to {where}{note}.", file=sys.stderr)
+    note = left_out_note(counts)
+    print(f"Exported {counts.written} conversation(s) to {where}. {note}".rstrip(), file=sys.stderr)
 
 
 def _import(store: Store, args: argparse.Namespace) -> None:
@@ -219,22 +227,8 @@ def _output(target: str) -> Iterator[TextIO]:
     if target == "-":
         yield sys.stdout
         return
-    path = Path(target)
-    part = path.with_name(path.name + ".part")
-    try:
-        handle = part.open("w", encoding="utf-8", newline="\n")
-    except OSError as err:
-        raise _BadInputError(f"Cannot write {path}: {err.strerror or err}.") from err
-    try:
-        with handle:
-            yield handle
-        os.replace(part, path)
-    except OSError as err:
-        part.unlink(missing_ok=True)
-        raise _BadInputError(f"Cannot write {path}: {err.strerror or err}.") from err
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    with export_file(Path(target)) as handle:
+        yield handle
 
 
 def _summary_json(c: ConversationSummary) -> dict[str, Any]:

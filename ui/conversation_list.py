@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QAbstractListModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+)
+from PySide6.QtWidgets import QAbstractItemView
 
 from app.store.domain import ConversationSummary, SearchHit
 
@@ -92,3 +100,18 @@ class SearchResultModel(QAbstractListModel):
         if role == MessageIdRole:
             return hit.message_id
         return None
+
+
+def selected_ids(view: QAbstractItemView) -> list[int]:
+    """The conversations selected in the sidebar (list or search hits), top to bottom, once."""
+    rows = sorted(view.selectionModel().selectedRows(), key=lambda index: index.row())
+    return _unique(index.data(IdRole) for index in rows)
+
+
+def listed_ids(model: QAbstractItemModel) -> list[int]:
+    """Every conversation the model lists (a search's hits: each conversation once)."""
+    return _unique(model.index(row, 0).data(IdRole) for row in range(model.rowCount()))
+
+
+def _unique(ids: Iterable[Any]) -> list[int]:
+    return list(dict.fromkeys(int(i) for i in ids if i is not None))

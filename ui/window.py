@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, TypeVar
 from PySide6.QtCore import QByteArray, QModelIndex, QPoint, Qt, QThreadPool, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QApplication,
     QDockWidget,
     QFileDialog,
@@ -38,9 +39,16 @@ from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
 from ui.composer import Composer
 from ui.context_note import context_note
-from ui.conversation_list import ConversationListModel, IdRole, SearchResultModel
+from ui.conversation_list import (
+    ConversationListModel,
+    IdRole,
+    SearchResultModel,
+    listed_ids,
+    selected_ids,
+)
 from ui.conversation_view import ConversationView
 from ui.dialogs import ask_yes_no
+from ui.export_dialog import Exporter, add_export_actions
 from ui.library_shell import LibraryShell
 from ui.library_tasks import run_task
 from ui.message_view import MessageWidget
@@ -144,6 +152,7 @@ class MainWindow(QMainWindow):
         self.settings_panel.load_from(self.settings)
         self.server.save_history = self.settings.save_api_history
         self.composer.set_thinking(self.settings.thinking, self.settings.budget)
+        self.exporter = Exporter(self._store_for_thread, self)
 
         self._connect()
         self._shortcuts()
@@ -221,6 +230,7 @@ class MainWindow(QMainWindow):
         self.list_view.setObjectName("conversations")
         self.list_view.setModel(self.list_model)
         self.list_view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.list_view.setWordWrap(True)
         self.list_view.setUniformItemSizes(False)
         layout.addWidget(self.list_view, 1)
@@ -257,6 +267,9 @@ class MainWindow(QMainWindow):
         self.view.side_by_side_clicked.connect(self.show_side_by_side)
         self.view.answer_now_clicked.connect(self.answer_now)
         self.settings_panel.reload_clicked.connect(self.reload_model)
+        self.exporter.progressed.connect(lambda note: self.statusBar().showMessage(note))
+        self.exporter.finished.connect(lambda note: self.statusBar().showMessage(note, 20000))
+        self.exporter.failed.connect(lambda note: self.statusBar().showMessage(note, 20000))
 
     def _shortcuts(self) -> None:
         def add(seq: QKeySequence | str, slot: object, name: str) -> None:
@@ -272,6 +285,8 @@ class MainWindow(QMainWindow):
         add("Ctrl+Shift+L", lambda: self.library.show_library(), "Library…")
         add("Ctrl+R", self.regenerate_last, "Regenerate")
         add("Ctrl+Return", self.answer_now, "Answer now")
+        add("Ctrl+Shift+E", lambda: self.export_conversation(), "Export conversation…")
+        add("Ctrl+Shift+D", self.export_dataset, "Export dataset…")
         add(
             "Ctrl+,",
             lambda: self.settings_dock.setVisible(not self.settings_dock.isVisible()),
@@ -428,17 +443,61 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Could not open the conversation: {err}", 8000)
 
     def _on_list_view_context_menu(self, pos: QPoint) -> None:
+        menu = self.context_menu(pos)
+        if menu is not None:
+            menu.exec(self.list_view.viewport().mapToGlobal(pos))
+            menu.deleteLater()
+
+    def context_menu(self, pos: QPoint) -> QMenu | None:
+        """The sidebar's menu for the row at ``pos`` (``None``: no row there)."""
         index = self.list_view.indexAt(pos)
-        if not index.isValid() or self.list_view.model() is not self.list_model:
-            return
-        item = self.list_model.item(index.row())
+        if not index.isValid():
+            return None
+        cid = int(index.data(IdRole))
         menu = QMenu(self)
-        menu.addAction("Rename…", lambda: self.rename_conversation(item.id))
-        menu.addAction(
-            "Unpin" if item.pinned else "Pin", lambda: self._toggle_pin(item.id, item.pinned)
+        if self.list_view.model() is self.list_model:
+            item = self.list_model.item(index.row())
+            menu.addAction("Rename…", lambda: self.rename_conversation(item.id))
+            menu.addAction(
+                "Unpin" if item.pinned else "Pin", lambda: self._toggle_pin(item.id, item.pinned)
+            )
+            menu.addAction("Delete", lambda: self.delete_conversation(item.id))
+            results = None
+        else:
+            results = listed_ids(self.search_model)
+        add_export_actions(
+            menu,
+            self.exporter,
+            conversation=(cid, self._title_of(cid)),
+            selected=selected_ids(self.list_view),
+            results=results,
         )
-        menu.addAction("Delete", lambda: self.delete_conversation(item.id))
-        menu.exec(self.list_view.viewport().mapToGlobal(pos))
+        return menu
+
+    def export_conversation(self, cid: int | None = None) -> None:
+        """Export a conversation (the open one by default) to Markdown or JSON."""
+        cid = self.conversation_id if cid is None else cid
+        if cid is None:
+            self.statusBar().showMessage("Open a conversation to export it.", 5000)
+            return
+        self.exporter.export_conversation(cid, self._title_of(cid))
+
+    def export_dataset(self) -> None:
+        """Export the selected conversations (or every search result) as a dataset."""
+        ids = selected_ids(self.list_view)
+        if not ids and self.list_view.model() is self.search_model:
+            ids = listed_ids(self.search_model)
+        if not ids:
+            self.statusBar().showMessage(
+                "Select conversations (Ctrl+click, Shift+click) or search to export a dataset.",
+                8000,
+            )
+            return
+        self.exporter.export_dataset(ids)
+
+    def _title_of(self, cid: int) -> str:
+        row = self.list_model.row_of(cid)
+        return self.list_model.item(row).title if row >= 0 else ""
 
     def rename_conversation(self, cid: int) -> None:
         row = self.list_model.row_of(cid)

@@ -8,21 +8,32 @@
       {"system": "...", "conversations": [{"from": "user", "value": "..."},
                                           {"from": "assistant", "value": "<think>...</think>..."}]}
 
-  the reasoning wrapped in ``<think>`` tags or in the Bespoke-Stratos markers.
+  the reasoning wrapped in ``<think>`` tags or in the Bespoke-Stratos markers. Text Ponder
+  injected into a trace (budget cap, Answer now) is left out with its answer and the turns
+  after it, unless asked to keep it; the JSON export marks it (``injected`` spans).
+
+:func:`export_file` writes any of them to a file that appears only complete.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import app
+from app.errors import PonderError
+from app.events import FinishReason, ReasoningState
 from app.store.domain import Conversation, Message, MessageStatus, Role
-from app.store.store import Store
+
+if TYPE_CHECKING:  # the UI imports this module; SQLAlchemy loads with the store, not here
+    from app.store.store import Store
 
 FORMAT_NAME = "ponder.history"
 FORMAT_VERSION = 1
@@ -35,12 +46,34 @@ class Markers(enum.Enum):
     STRATOS = "stratos"
 
 
+class LeftOut(enum.Enum):
+    """Why a dataset export left an answer out (and the turns after it)."""
+
+    INCOMPLETE = "incomplete"  # complete-only: capped, cancelled, interrupted, failed, no trace
+    INJECTED = "injected"  # it holds text Ponder injected, and keeping it was not asked for
+
+
 @dataclass(frozen=True, slots=True)
 class ExportCounts:
-    """How many conversations were written, and how many were left out (nothing usable)."""
+    """What an export wrote, and what it left out.
+
+    Attributes:
+        written: conversations written.
+        skipped: conversations left out whole (nothing usable was left).
+        incomplete: answers left out as incomplete traces (complete-only).
+        injected: answers left out for the text Ponder injected into them.
+        after: later answers left out with those (no turn builds on a left-out one).
+    """
 
     written: int
     skipped: int
+    incomplete: int = 0
+    injected: int = 0
+    after: int = 0
+
+
+class ExportWriteError(PonderError):
+    """The export file could not be written (no such folder, no permission, disk full)."""
 
 
 def all_ids(store: Store) -> list[int]:
@@ -179,26 +212,83 @@ def sharegpt_record(
     *,
     markers: Markers = Markers.THINK,
     complete_only: bool = False,
+    keep_injected: bool = False,
 ) -> dict[str, Any] | None:
     """One SFT record from the active branch, or ``None`` when nothing usable is left.
 
-    With ``complete_only``, the branch is cut before the first answer that is not a
+    The branch is cut before the first answer holding text Ponder injected (unless
+    ``keep_injected``) and, with ``complete_only``, before the first answer that is not a
     complete trace (capped, interrupted, cancelled, failed, or without reasoning), so no
     later turn builds on a bad one.
     """
+    return dataset_record(
+        conversation,
+        path,
+        markers=markers,
+        complete_only=complete_only,
+        keep_injected=keep_injected,
+    ).record
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetRecord:
+    """One conversation's record and what was cut from it.
+
+    Attributes:
+        record: the ShareGPT record, or ``None`` when nothing usable was left.
+        cut: why the branch was cut (``None``: nothing was).
+        dropped: answers left out (the one cut at, and those after it).
+    """
+
+    record: dict[str, Any] | None
+    cut: LeftOut | None = None
+    dropped: int = 0
+
+
+def dataset_record(
+    conversation: Conversation,
+    path: Sequence[Message],
+    *,
+    markers: Markers = Markers.THINK,
+    complete_only: bool = False,
+    keep_injected: bool = False,
+) -> DatasetRecord:
+    """:func:`sharegpt_record`, saying what was left out and why."""
     turns: list[dict[str, str]] = []
-    kept = 0
+    kept = dropped = 0
+    cut: LeftOut | None = None
     for message in path:
         if message.role is Role.USER:
             turns.append({"from": "user", "value": message.content})
             continue
-        if complete_only and not message.is_complete_trace:
-            break
+        cut = cut or left_out(message, complete_only=complete_only, keep_injected=keep_injected)
+        if cut is not None:
+            dropped += 1
+            continue
         turns.append({"from": "assistant", "value": assistant_value(message, markers)})
         kept = len(turns)
-    if not kept:
+    record = {"system": conversation.system_prompt or "", "conversations": turns[:kept]}
+    return DatasetRecord(record if kept else None, cut, dropped)
+
+
+_INJECTION_ENDS = (ReasoningState.COMPLETE, ReasoningState.CAPPED, ReasoningState.ANSWER_NOW)
+
+
+def left_out(message: Message, *, complete_only: bool, keep_injected: bool) -> LeftOut | None:
+    """Why a dataset export leaves this answer out, or ``None`` to keep it."""
+    if message.injected and not keep_injected:
+        return LeftOut.INJECTED
+    if not complete_only or message.is_complete_trace:
         return None
-    return {"system": conversation.system_prompt or "", "conversations": turns[:kept]}
+    kept_injection = (  # complete but for what Ponder injected (budget cap, Answer now)
+        keep_injected
+        and bool(message.injected)
+        and message.status is MessageStatus.COMPLETE
+        and message.finish_reason in (None, FinishReason.STOP, FinishReason.BUDGET)
+        and message.reasoning_state in _INJECTION_ENDS
+        and bool(message.reasoning.strip())
+    )
+    return None if kept_injection else LeftOut.INCOMPLETE
 
 
 def write_sharegpt(
@@ -208,27 +298,78 @@ def write_sharegpt(
     *,
     markers: Markers = Markers.THINK,
     complete_only: bool = False,
+    keep_injected: bool = False,
 ) -> ExportCounts:
-    written = skipped = 0
-    for record in _records(store, ids, markers, complete_only):
-        if record is None:
-            skipped += 1
-            continue
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
-        written += 1
-    return ExportCounts(written, skipped)
-
-
-def _records(
-    store: Store, ids: Iterable[int], markers: Markers, complete_only: bool
-) -> Iterator[dict[str, Any] | None]:
+    written = skipped = after = 0
+    first = dict.fromkeys(LeftOut, 0)
     for cid in ids:
-        yield sharegpt_record(
+        result = dataset_record(
             store.get_conversation(cid),
             store.active_path(cid),
             markers=markers,
             complete_only=complete_only,
+            keep_injected=keep_injected,
         )
+        if result.cut is not None:
+            first[result.cut] += 1
+            after += result.dropped - 1
+        if result.record is None:
+            skipped += 1
+            continue
+        out.write(json.dumps(result.record, ensure_ascii=False) + "\n")
+        written += 1
+    return ExportCounts(written, skipped, first[LeftOut.INCOMPLETE], first[LeftOut.INJECTED], after)
+
+
+def left_out_note(counts: ExportCounts) -> str:
+    """What a dataset export left out and why, in a sentence ("" when nothing was)."""
+    parts = []
+    if counts.incomplete:
+        parts.append(
+            f"{_many(counts.incomplete, 'incomplete answer')} "
+            "(capped, cancelled, interrupted, failed or without reasoning)"
+        )
+    if counts.injected:
+        parts.append(
+            f"{_many(counts.injected, 'answer')} with text Ponder injected "
+            "(budget cap, Answer now; keep it by choice)"
+        )
+    if counts.after:
+        parts.append(f"{_many(counts.after, 'later answer')} that followed them")
+    if counts.skipped:
+        parts.append(f"{_many(counts.skipped, 'conversation')} with no usable answer left")
+    return f"Left out: {'; '.join(parts)}." if parts else ""
+
+
+def _many(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+# Files -------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def export_file(path: Path) -> Iterator[TextIO]:
+    """A text file to export into; it appears only complete (written aside, then moved).
+
+    Raises:
+        ExportWriteError: the file could not be written (the partial file is removed).
+    """
+    part = path.with_name(path.name + ".part")
+    try:
+        handle = part.open("w", encoding="utf-8", newline="\n")
+    except OSError as err:
+        raise ExportWriteError(f"Cannot write {path}: {err.strerror or err}.") from err
+    try:
+        with handle:
+            yield handle
+        os.replace(part, path)
+    except OSError as err:
+        part.unlink(missing_ok=True)
+        raise ExportWriteError(f"Cannot write {path}: {err.strerror or err}.") from err
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
 
 
 def _local(moment: datetime) -> str:

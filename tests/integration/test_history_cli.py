@@ -167,3 +167,33 @@ def test_as_a_process(home: Path) -> None:
     assert done.returncode == 1 and done.stderr.strip() == (
         "ponder history: There is no conversation 9."
     )
+
+
+def test_sharegpt_leaves_injected_text_out_unless_kept(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with open_store() as store:
+        conv = store.create_conversation()
+        store.add_user_message(conv.id, "Is 91 prime?")
+        recorder = store.start_answer(conv.id)
+        recorder.apply(Event(EventKind.REASONING, text="91 = 7 * 13"))
+        recorder.apply(Event(EventKind.INJECTED, text="\nTime is up.\n", data={"reason": "budget"}))
+        recorder.apply(Event(EventKind.CONTENT, text="No."))
+        recorder.apply(Event(EventKind.STATS, stats=Stats(reasoning_state=ReasoningState.CAPPED)))
+        recorder.apply(done_event(0, FinishReason.STOP))
+    jsonl = home / "sft.jsonl"
+    argv = ["export", "1", str(conv.id), "--format", "sharegpt", "--out", str(jsonl)]
+
+    assert ponder(*argv) == 0
+    assert capsys.readouterr().err == (
+        f"Exported 1 conversation(s) to {jsonl}. Left out: 1 answer with text Ponder injected "
+        "(budget cap, Answer now; keep it by choice); 1 conversation with no usable answer left.\n"
+    )
+    assert "Time is up." not in jsonl.read_text(encoding="utf-8")
+
+    assert ponder(*argv, "--keep-injected", "--complete-only") == 0
+    assert capsys.readouterr().err == f"Exported 2 conversation(s) to {jsonl}.\n"
+    lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert lines[1]["conversations"][1]["value"] == (
+        "<think>\n91 = 7 * 13\nTime is up.\n</think>\n\nNo."
+    )

@@ -5,16 +5,24 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.store import ImportFormatError, Message, MessageStatus, ModelRef, Store
+from app.store.domain import Conversation, GenerationSettings, InjectedSpan, Role
 from app.store.export import (
+    ExportWriteError,
     Markers,
     all_ids,
+    dataset_record,
+    export_file,
+    left_out_note,
     write_json,
     write_markdown,
     write_sharegpt,
@@ -111,7 +119,7 @@ def _check_shape(record: dict[str, Any]) -> None:
 
 
 def test_sharegpt_think_markers(store: Store, sample: int) -> None:
-    (record,) = _sharegpt(store, [sample])
+    (record,) = _sharegpt(store, [sample], keep_injected=True)
     _check_shape(record)
     assert record["system"] == "Be exact."
     turns = record["conversations"]
@@ -149,6 +157,165 @@ def test_sharegpt_complete_only_cuts_at_the_first_bad_trace(
     counts = write_sharegpt(store, [bad.id, no_trace.id, cut.id], out, complete_only=True)
     assert (counts.written, counts.skipped) == (0, 3) and out.getvalue() == ""
     assert len(_sharegpt(store, [bad.id, no_trace.id, cut.id])) == 3
+
+
+def test_sharegpt_leaves_injected_text_out_unless_kept(store: Store, sample: int) -> None:
+    out = io.StringIO()
+    counts = write_sharegpt(store, [sample], out)
+    (record,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    _check_shape(record)
+    assert len(record["conversations"]) == 2  # the answer with "Time is up." and its question
+    assert "Time is up." not in out.getvalue()
+    assert (counts.written, counts.skipped, counts.injected, counts.incomplete) == (1, 0, 1, 0)
+    assert left_out_note(counts) == (
+        "Left out: 1 answer with text Ponder injected (budget cap, Answer now; keep it by choice)."
+    )
+    # Kept by choice, also under complete-only: the capped trace is complete but for it.
+    (kept,) = _sharegpt(store, [sample], complete_only=True, keep_injected=True)
+    assert len(kept["conversations"]) == 4
+    assert "\nTime is up.\n" in kept["conversations"][3]["value"]
+
+
+def test_json_export_marks_injected_text(store: Store, sample: int) -> None:
+    out = io.StringIO()
+    write_json(store, [sample], out)
+    (conv,) = json.loads(out.getvalue())["conversations"]
+    capped = next(m for m in conv["messages"] if m["content"] == "8")
+    assert capped["reasoning_state"] == "capped"
+    (span,) = capped["injected"]
+    assert span["reason"] == "budget"
+    start = span["offset"]
+    assert capped["reasoning"][start : start + len(span["text"])] == "\nTime is up.\n"
+
+
+def test_left_out_note_counts_what_went_and_why(store: Store, answer: Answer) -> None:
+    conv = store.create_conversation()
+    store.add_user_message(conv.id, "q1")
+    answer(conv.id, "a1", "r1")
+    store.add_user_message(conv.id, "q2")
+    answer(conv.id, "a2", "r2", finish=FinishReason.LENGTH)  # incomplete: cut here
+    store.add_user_message(conv.id, "q3")
+    answer(conv.id, "a3", "r3")  # builds on the cut one
+    store.add_user_message(conv.id, "q4")
+    answer(conv.id, "a4", "r4")
+    empty = store.create_conversation()
+    store.add_user_message(empty.id, "only a question")
+    out = io.StringIO()
+    counts = write_sharegpt(store, [conv.id, empty.id], out, complete_only=True)
+    assert (counts.written, counts.skipped, counts.incomplete, counts.after) == (1, 1, 1, 2)
+    assert left_out_note(counts) == (
+        "Left out: 1 incomplete answer (capped, cancelled, interrupted, failed or without "
+        "reasoning); 2 later answers that followed them; 1 conversation with no usable answer "
+        "left."
+    )
+    assert left_out_note(write_sharegpt(store, [conv.id], io.StringIO())) == ""
+
+
+def test_export_file_appears_only_complete(tmp_path: Path) -> None:
+    tmp_path = tmp_path / "exports"
+    tmp_path.mkdir()
+    target = tmp_path / "out.md"
+    with export_file(target) as out:
+        out.write("# Title\n")
+        assert not target.exists()
+    assert target.read_bytes() == b"# Title\n"
+    with pytest.raises(RuntimeError), export_file(tmp_path / "broken.md") as out:
+        out.write("half")
+        raise RuntimeError("the export failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.md"]
+    nowhere = tmp_path / "nowhere" / "x.md"
+    with (
+        pytest.raises(ExportWriteError, match=r"Cannot write .*nowhere.*No such file"),
+        export_file(nowhere),
+    ):
+        pass
+
+
+_STATES = st.sampled_from(list(ReasoningState))
+_FINISH = st.sampled_from([None, *FinishReason])
+_STATUS = st.sampled_from([s for s in MessageStatus if s is not MessageStatus.STREAMING])
+
+
+@st.composite
+def _answers(draw: st.DrawFn) -> Message:
+    reasoning = draw(st.sampled_from(["", "thinking", "thinking\nTime is up.\n"]))
+    injected = (
+        (InjectedSpan(8, "\nTime is up.\n", draw(st.sampled_from(["budget", "answer_now"]))),)
+        if reasoning.endswith("up.\n")
+        else ()
+    )
+    return _message(
+        Role.ASSISTANT,
+        "answer",
+        reasoning=reasoning,
+        injected=injected,
+        reasoning_state=draw(_STATES),
+        status=draw(_STATUS),
+        finish_reason=draw(_FINISH),
+    )
+
+
+def _message(role: Role, content: str, **fields: Any) -> Message:
+    now = datetime.now(UTC)
+    base: dict[str, Any] = {
+        "id": 0,
+        "conversation_id": 1,
+        "parent_id": None,
+        "reasoning": "",
+        "reasoning_state": None,
+        "injected": (),
+        "stats": None,
+        "model": None,
+        "status": MessageStatus.COMPLETE,
+        "finish_reason": None,
+        "error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    return Message(role=role, content=content, **(base | fields))
+
+
+@given(
+    answers=st.lists(_answers(), max_size=6),
+    complete_only=st.booleans(),
+    keep_injected=st.booleans(),
+)
+def test_dataset_records_account_for_every_answer(
+    answers: list[Message], complete_only: bool, keep_injected: bool
+) -> None:
+    path = [m for a in answers for m in (_message(Role.USER, "q"), a)]
+    conv = Conversation(
+        1,
+        "t",
+        True,
+        datetime.now(UTC),
+        datetime.now(UTC),
+        False,
+        False,
+        None,
+        None,
+        GenerationSettings(),
+        None,
+    )
+    result = dataset_record(conv, path, complete_only=complete_only, keep_injected=keep_injected)
+    record = result.record
+    turns = record["conversations"] if record else []
+    kept = turns[1::2]
+    assert len(kept) + result.dropped == len(answers)  # each answer kept or counted
+    assert (result.cut is None) == (result.dropped == 0)
+    if not keep_injected:
+        assert all("Time is up." not in t["value"] for t in kept)
+    if complete_only and not keep_injected:
+        assert all(a.is_complete_trace for a in answers[: len(kept)])
+    if complete_only:  # finished, with a trace, not cut by a limit, failure or the user
+        for a in answers[: len(kept)]:
+            assert a.status is MessageStatus.COMPLETE and a.reasoning.strip()
+            assert a.finish_reason in (None, FinishReason.STOP, FinishReason.BUDGET)
+            assert a.reasoning_state not in (ReasoningState.INCOMPLETE, ReasoningState.NONE)
+    if not complete_only and keep_injected:  # nothing asked to be left out: all kept
+        assert len(kept) == len(answers)
+    if record is not None:
+        assert turns[-1]["from"] == "assistant"
 
 
 @pytest.mark.parametrize(
