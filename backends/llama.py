@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.errors import EngineError, ModelFileError, TemplateError
+from app.errors import EngineError, ModelFileError
 from app.events import Event, EventKind
 from app.families import detect_family
 from app.gguf import read_header
 from app.request import GenerationRequest
-from app.templates import CHATML_TEMPLATE, ChatTemplate
+from app.templates import choose_template
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
 from backends.driver import ResolvedSampling, common_prefix, run_generation
 
@@ -163,19 +163,12 @@ class LlamaEngine:
         bos = self._token_text(bos_id)
         eos = self._token_text(eos_id)
 
-        template_source = "model"
-        template_text = header.chat_template or meta.get("tokenizer.chat_template")
-        if params.chat_template is not None:
-            template_text, template_source = params.chat_template, "override"
-        elif not template_text:
-            template_text, template_source = CHATML_TEMPLATE, "fallback"
-        try:
-            self._template = ChatTemplate(template_text)
-        except TemplateError:
-            if template_source == "override":
-                raise
-            # A broken template in the file: fall back rather than refuse the model.
-            self._template, template_source = ChatTemplate(CHATML_TEMPLATE), "fallback"
+        self._template, template_source = choose_template(
+            header.chat_template or meta.get("tokenizer.chat_template"),
+            params.chat_template,
+            model_name=path.name,
+            override_name=params.chat_template_name,
+        )
         self._family = detect_family(
             chat_template=self._template.source,
             architecture=header.architecture,
