@@ -69,7 +69,7 @@ class _RenderLimitError(Exception):
     """A render hit one of the cooperative limits."""
 
 
-class _TemplateRaised(Exception):
+class _TemplateRaisedError(Exception):
     """The template called ``raise_exception``."""
 
 
@@ -93,7 +93,7 @@ def _tojson(
 
 
 def _raise_exception(message: object) -> None:
-    raise _TemplateRaised(str(message))
+    raise _TemplateRaisedError(str(message))
 
 
 def _strftime_now(fmt: str) -> str:

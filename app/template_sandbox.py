@@ -33,7 +33,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-
 DEFAULT_MEMORY_LIMIT = 512 * 1024 * 1024
 """Address space the renderer may use (Python and Jinja take about 100 MB of it)."""
 
@@ -75,6 +74,7 @@ def write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.write(FRAME.pack(len(payload)) + payload)
     stream.flush()
 
+
 _MAX_REPLY_BYTES = 256 * 1024 * 1024
 
 
@@ -82,7 +82,7 @@ class RenderCancelled(Exception):  # noqa: N818 (not an error: the user stopped 
     """The caller cancelled while the template was rendering; the renderer was stopped."""
 
 
-class SandboxFailure(Exception):
+class SandboxError(Exception):
     """A request did not complete; ``str()`` is the message after "chat template"."""
 
 
@@ -148,7 +148,7 @@ class _Process:
         try:
             data = pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a template variable that cannot travel
-            raise SandboxFailure(f"failed to render: a variable cannot be passed ({exc})") from None
+            raise SandboxError(f"failed to render: a variable cannot be passed ({exc})") from None
         try:
             stdin.write(FRAME.pack(len(data)) + data)
             stdin.flush()
@@ -235,7 +235,7 @@ class TemplateSandbox:
         """Compile ``source`` in the renderer (cached there by ``fingerprint``).
 
         Raises:
-            SandboxFailure: the template does not compile, or hit a limit while compiling.
+            SandboxError: the template does not compile, or hit a limit while compiling.
         """
         with self._lock:
             self._compile(self._running(), fingerprint, source, timeout_s, None)
@@ -253,7 +253,7 @@ class TemplateSandbox:
         """Render a compiled template with ``context``.
 
         Raises:
-            SandboxFailure: the template failed or hit a limit.
+            SandboxError: the template failed or hit a limit.
             RenderCancelled: ``cancelled()`` became true first.
         """
         request = {
@@ -273,9 +273,9 @@ class TemplateSandbox:
                     process.compiled.discard(fingerprint)
                     continue
                 if "error" in reply:
-                    raise SandboxFailure(str(reply["error"]))
+                    raise SandboxError(str(reply["error"]))
                 return str(reply["text"])
-        raise SandboxFailure("failed to render: the renderer lost the compiled template")
+        raise SandboxError("failed to render: the renderer lost the compiled template")
 
     def _compile(
         self,
@@ -293,7 +293,7 @@ class TemplateSandbox:
         }
         reply = self._exchange(process, request, timeout_s, cancelled, compiling=True)
         if "error" in reply:
-            raise SandboxFailure(str(reply["error"]))
+            raise SandboxError(str(reply["error"]))
         process.compiled.add(fingerprint)
 
     def _exchange(
@@ -309,7 +309,7 @@ class TemplateSandbox:
         what = "could not be compiled" if compiling else "was stopped"
         if not process.send(request):
             self._stop()
-            raise SandboxFailure(f"{what}: the template renderer could not be started")
+            raise SandboxError(f"{what}: the template renderer could not be started")
         deadline = time.monotonic() + timeout_s + HARD_DEADLINE_GRACE_S
         while True:
             try:
@@ -321,7 +321,7 @@ class TemplateSandbox:
                 return reply
             if payload is None or process.popen.poll() is not None:
                 self._stop()
-                raise SandboxFailure(
+                raise SandboxError(
                     f"{what}: the template renderer stopped (it may have needed more than "
                     f"the {_megabytes(self.memory_limit)} of memory it may use)"
                 )
@@ -330,13 +330,13 @@ class TemplateSandbox:
                 raise RenderCancelled()
             if process.rss() > self.memory_limit:
                 self._stop()
-                raise SandboxFailure(
+                raise SandboxError(
                     f"{what}: it needs more than the {_megabytes(self.memory_limit)} of "
                     "memory it may use"
                 )
             if time.monotonic() > deadline:
                 self._stop()
-                raise SandboxFailure(f"{what}: it ran too long (more than {timeout_s:g} s)")
+                raise SandboxError(f"{what}: it ran too long (more than {timeout_s:g} s)")
 
 
 _default: TemplateSandbox | None = None

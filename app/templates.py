@@ -32,7 +32,7 @@ from typing import Any
 from app.errors import TemplateError
 from app.template_sandbox import (
     RenderCancelled,
-    SandboxFailure,
+    SandboxError,
     TemplateSandbox,
     default_sandbox,
 )
@@ -117,7 +117,7 @@ class ChatTemplate:
         self._sandbox = sandbox or default_sandbox()
         try:
             self._sandbox.compile(self.fingerprint, source, timeout_s)
-        except SandboxFailure as exc:
+        except SandboxError as exc:
             raise TemplateError(self._message(str(exc))) from None
 
     def __repr__(self) -> str:
@@ -169,7 +169,7 @@ class ChatTemplate:
                 max_output_chars=self._max_output_chars,
                 cancelled=cancelled,
             )
-        except SandboxFailure as exc:
+        except SandboxError as exc:
             raise TemplateError(self._message(str(exc))) from None
 
 
