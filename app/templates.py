@@ -190,7 +190,7 @@ def choose_template(
         TemplateError: the override does not compile; the message names its file.
     """
     if override is not None:
-        origin = f"from {override_name}" if override_name else "given with --chat-template"
+        origin = f"from {override_name}" if override_name else "override"
         return ChatTemplate(override, origin=origin), "override"
     if model_template:
         try:
