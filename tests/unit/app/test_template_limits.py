@@ -208,3 +208,32 @@ def _alive(pid: int) -> bool:
     if status.exists():
         return "zombie" not in status.read_text()
     return True
+
+
+_ORPHAN = textwrap.dedent(
+    """
+    import os, sys
+    from app.template_sandbox import default_sandbox
+    from app.templates import ChatTemplate
+    ChatTemplate({source!r}).render([], cancelled=lambda: (print(default_sandbox().pid,
+        flush=True) or os._exit(9)))
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX parent death")
+def test_the_renderer_ends_when_its_parent_dies_mid_render() -> None:
+    # The engine worker can be killed (a crash, the OOM killer) in the middle of a render.
+    proc = subprocess.run(
+        [sys.executable, "-c", _ORPHAN.format(source=SORT_LOOP)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
+    assert proc.returncode == 9, proc.stderr
+    pid = int(proc.stdout.strip())
+    deadline = time.monotonic() + 5.0
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid)
