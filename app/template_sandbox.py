@@ -215,7 +215,13 @@ class TemplateSandbox:
         if self._process is None or self._process.popen.poll() is not None:
             if self._process is not None:
                 self._process.kill()
-            self._process = _Process(self.memory_limit, self.rlimit)
+                self._process = None
+            try:
+                self._process = _Process(self.memory_limit, self.rlimit)
+            except OSError as err:  # no interpreter to run it, no processes left...
+                raise SandboxError(
+                    f"could not be used: the template renderer could not be started ({err})"
+                ) from None
             self.starts += 1
         return self._process
 

@@ -237,3 +237,12 @@ def test_the_renderer_ends_when_its_parent_dies_mid_render() -> None:
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+
+
+def test_a_renderer_that_cannot_start_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.template_sandbox as sandbox_module
+
+    monkeypatch.setattr(sandbox_module, "renderer_command", lambda *a, **k: ["/nonexistent/python"])
+    sandbox = TemplateSandbox()
+    with pytest.raises(TemplateError, match=r"^chat template of x\.gguf could not be used: the"):
+        ChatTemplate("{{ 1 }}", origin="of x.gguf", sandbox=sandbox)
