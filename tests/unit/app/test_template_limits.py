@@ -246,3 +246,22 @@ def test_a_renderer_that_cannot_start_is_a_clear_error(monkeypatch: pytest.Monke
     sandbox = TemplateSandbox()
     with pytest.raises(TemplateError, match=r"^chat template of x\.gguf could not be used: the"):
         ChatTemplate("{{ 1 }}", origin="of x.gguf", sandbox=sandbox)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_renderer_killed_from_outside_is_replaced_on_the_next_render() -> None:
+    import signal
+
+    sandbox = TemplateSandbox()
+    try:
+        template = ChatTemplate("<{{ messages[0]['content'] }}>", sandbox=sandbox)
+        assert template.render([{"role": "user", "content": "a"}]) == "<a>"
+        pid = sandbox.pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # the OOM killer, a user's kill, a crash
+        while _alive(pid):
+            time.sleep(0.05)
+        assert template.render([{"role": "user", "content": "b"}]) == "<b>"
+        assert sandbox.starts == 2 and sandbox.pid != pid
+    finally:
+        sandbox.close()
