@@ -12,8 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from app.cli_args import non_negative_int, positive_int, resolve_model_arg
-from app.errors import PonderError
+from app.cli_args import check_ctx_arg, non_negative_int, positive_int, resolve_model_arg
+from app.errors import ContextSizeError, PonderError
 from app.events import Event, EventKind, Stats, inject_label
 from app.request import (
     ChatMessage,
@@ -370,6 +370,7 @@ def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
         if not is_mlx_folder(args.model):
             # A clear error for a missing or non-GGUF file, before any worker starts.
             read_header(args.model)
+            check_ctx_arg(args.model, args.ctx)
         template = load_template_file(args.chat_template) if args.chat_template else None
         params = LoadParams(
             model_path=args.model,
@@ -427,7 +428,7 @@ def run_chat(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps({"type": "error", "message": str(err)}, ensure_ascii=False))
         print(f"ponder: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, ContextSizeError) else 1
     finally:
         client.close()
         if history is not None:

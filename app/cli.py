@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from app import __version__
+from app.template_sandbox import RENDERER_ARG
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +60,10 @@ def main(argv: Sequence[str] | None = None, *, run_gui: GuiRunner | None = None)
     import it: the ``ponder`` command's entry point (:func:`ui.launch.main`) passes it in.
     """
     multiprocessing.freeze_support()  # the engine worker in a PyInstaller bundle
+    if argv is None and sys.argv[1:2] == [RENDERER_ARG]:  # ditto, the template renderer
+        from app.template_renderer import main as renderer_main
+
+        return renderer_main(sys.argv[2:])
     args = build_parser().parse_args(argv)
     command = getattr(args, "command", None)
     try:

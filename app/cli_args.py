@@ -41,3 +41,19 @@ def resolve_model_arg(value: str) -> str:
     from app.library import resolve_model
 
     return str(resolve_model(value))
+
+
+def check_ctx_arg(model: str, ctx: int | None) -> None:
+    """``--ctx`` against what the GGUF file ``model`` and this machine allow.
+
+    Raises:
+        ContextSizeError: too small, beyond the model's trained context (with its rope
+            scaling), or beyond what fits in memory (the CLIs exit with 2, a usage error).
+        ModelFileError: the file is not a usable GGUF.
+    """
+    if ctx is None:
+        return
+    from app.gguf import model_bytes, read_header
+    from app.library.fit import bound_context
+
+    bound_context(ctx, read_header(model), model_bytes(model))

@@ -32,5 +32,9 @@ class ContextOverflowError(PonderError):
     """Even after trimming history, the prompt cannot fit in the context window."""
 
 
+class ContextSizeError(PonderError):
+    """The context size asked for is more than the model can use or this machine can hold."""
+
+
 class StorageError(PonderError):
     """The history database could not be read or written."""

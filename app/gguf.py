@@ -9,6 +9,7 @@ skipped, not parsed: only their type and length are kept.
 from __future__ import annotations
 
 import mmap
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,48 @@ _SCALARS: dict[int, struct.Struct] = {
 _U32 = struct.Struct("<I")
 _U64 = struct.Struct("<Q")
 
+MAX_DIMS = 4
+"""GGML tensors have at most four dimensions."""
+
+DEFAULT_ALIGNMENT = 32
+"""Where tensor data starts (a multiple of ``general.alignment``, 32 by default)."""
+
+# ggml type id -> (elements per block, bytes per block), from ggml's type traits.
+_TYPE_BLOCKS: dict[int, tuple[int, int]] = {
+    0: (1, 4),  # F32
+    1: (1, 2),  # F16
+    2: (32, 18),  # Q4_0
+    3: (32, 20),  # Q4_1
+    6: (32, 22),  # Q5_0
+    7: (32, 24),  # Q5_1
+    8: (32, 34),  # Q8_0
+    9: (32, 36),  # Q8_1
+    10: (256, 84),  # Q2_K
+    11: (256, 110),  # Q3_K
+    12: (256, 144),  # Q4_K
+    13: (256, 176),  # Q5_K
+    14: (256, 210),  # Q6_K
+    15: (256, 292),  # Q8_K
+    16: (256, 66),  # IQ2_XXS
+    17: (256, 74),  # IQ2_XS
+    18: (256, 98),  # IQ3_XXS
+    19: (256, 50),  # IQ1_S
+    20: (32, 18),  # IQ4_NL
+    21: (256, 110),  # IQ3_S
+    22: (256, 82),  # IQ2_S
+    23: (256, 136),  # IQ4_XS
+    24: (1, 1),  # I8
+    25: (1, 2),  # I16
+    26: (1, 4),  # I32
+    27: (1, 8),  # I64
+    28: (1, 8),  # F64
+    29: (256, 56),  # IQ1_M
+    30: (1, 2),  # BF16
+    34: (256, 54),  # TQ1_0
+    35: (256, 66),  # TQ2_0
+    39: (32, 17),  # MXFP4
+}
+
 
 @dataclass(frozen=True, slots=True)
 class ArrayValue:
@@ -57,6 +100,8 @@ class GGUFHeader:
     version: int
     tensor_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    data_end: int = 0
+    """Where the file's tensor data ends: a shorter file is cut short."""
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.metadata.get(key, default)
@@ -169,6 +214,23 @@ class _Reader:
             self.pos += fmt.size * length
 
 
+_SPLIT_NAME = re.compile(r"^(?P<base>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+
+
+def model_bytes(path: str | Path) -> int:
+    """Bytes of a model file; for the first part of a split GGUF, of all its parts."""
+    p = Path(path)
+    total = p.stat().st_size
+    match = _SPLIT_NAME.match(p.name)
+    if match and int(match["part"]) == 1:
+        count = int(match["count"])
+        for part in range(2, count + 1):
+            other = p.with_name(f"{match['base']}-{part:05d}-of-{match['count']}.gguf")
+            if other.is_file():
+                total += other.stat().st_size
+    return total
+
+
 def read_header(path: str | Path) -> GGUFHeader:
     """Parse the header of the GGUF file at ``path`` (metadata only)."""
     p = Path(path)
@@ -208,4 +270,31 @@ def _parse(buf: mmap.mmap, path: Path) -> GGUFHeader:
     for _ in range(kv_count):
         key = r.string()
         metadata[key] = r.value(r.u32())
-    return GGUFHeader(path, version, tensor_count, metadata)
+    data_end = _tensor_data_end(r, tensor_count, metadata.get("general.alignment"))
+    if data_end > r.size:
+        raise r.fail(
+            f"the file is truncated: its tensors need {data_end:,} bytes, it has {r.size:,}"
+            "; an incomplete download?"
+        )
+    return GGUFHeader(path, version, tensor_count, metadata, data_end)
+
+
+def _tensor_data_end(r: _Reader, tensor_count: int, alignment: Any) -> int:
+    """Read the tensor records after the metadata: where the last tensor's data ends."""
+    align = alignment if isinstance(alignment, int) and 0 < alignment <= 1 << 20 else 0
+    align = align or DEFAULT_ALIGNMENT
+    end = 0
+    for _ in range(tensor_count):
+        r.skip_string()  # the name
+        n_dims = r.u32()
+        if n_dims > MAX_DIMS:
+            raise r.fail(f"a tensor of {n_dims} dimensions")
+        elements = 1
+        for _ in range(n_dims):
+            elements *= r.u64()
+        ggml_type = r.u32()
+        offset = r.u64()
+        per_block, block_bytes = _TYPE_BLOCKS.get(ggml_type, (1, 0))  # unknown: its start only
+        end = max(end, offset + -(-elements // per_block) * block_bytes)
+    start = -(-r.pos // align) * align
+    return start + end if tensor_count else r.pos

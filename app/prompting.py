@@ -24,7 +24,9 @@ from app.reasoning_formats import ReasoningFormat
 from app.request import ChatMessage, Effort, GenerationRequest, ThinkingControl, ThinkMode
 from app.templates import ChatTemplate
 
-_RESERVED_KWARGS = frozenset({"messages", "add_generation_prompt", "bos_token", "eos_token"})
+_RESERVED_KWARGS = frozenset(
+    {"messages", "add_generation_prompt", "bos_token", "eos_token", "cancelled"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +232,7 @@ def plan_prompt(
     count_tokens: Callable[[str], int],
     n_ctx: int,
     reserve_tokens: int,
+    cancelled: Callable[[], bool] | None = None,
 ) -> PromptPlan:
     """Render the request's prompt, dropping the oldest turns until it fits.
 
@@ -239,11 +242,12 @@ def plan_prompt(
 
     The thinking control's template variables take precedence over the request's own
     ``template_kwargs``; names the renderer sets itself (``messages``, ``bos_token``...)
-    are ignored there.
+    are ignored there. ``cancelled`` is polled while the template renders.
 
     Raises:
         ContextOverflowError: even the last user turn alone does not fit.
         TemplateError: the template failed to render.
+        RenderCancelled: ``cancelled()`` became true while the template rendered.
     """
     setup = thinking_kwargs(family, request.thinking)
     warnings = list(setup.warnings)
@@ -270,6 +274,7 @@ def plan_prompt(
                 add_generation_prompt=True,
                 bos_token=bos_token,
                 eos_token=eos_token,
+                cancelled=cancelled,
                 **kwargs,
             )
             if setup.empty_block:

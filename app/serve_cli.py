@@ -16,8 +16,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli_args import non_negative_int, positive_int, resolve_model_arg
-from app.errors import PonderError
+from app.cli_args import check_ctx_arg, non_negative_int, positive_int, resolve_model_arg
+from app.errors import ContextSizeError, PonderError
 
 if TYPE_CHECKING:
     from app.api_history import ApiHistory
@@ -107,6 +107,7 @@ def _load_params(args: argparse.Namespace) -> LoadParams:
     args.model = resolve_model_arg(args.model)
     if not is_mlx_folder(args.model):
         read_header(args.model)  # a clear error for a missing or non-GGUF file, before a worker
+        check_ctx_arg(args.model, args.ctx)  # 2**32 tokens would exhaust the memory
     template = load_template_file(args.chat_template) if args.chat_template else None
     return LoadParams(
         model_path=args.model,
@@ -168,7 +169,7 @@ def run_serve(args: argparse.Namespace) -> int:
         return 0
     except PonderError as err:
         print(f"ponder: {err}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(err, ContextSizeError) else 1
     finally:
         if service is not None:
             service.close()

@@ -1,46 +1,51 @@
-"""Render chat templates (Jinja) safely.
+"""Chat templates: untrusted code, compiled and rendered only in a limited process.
 
 A chat template comes from a model file's metadata or from a file the user picked: it is
 untrusted code. CVE-2024-34359 was remote code execution through a GGUF template rendered
-with a plain Jinja environment, so templates here are only ever compiled by an
-:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`, set up as Hugging Face
-transformers sets up its own (``trim_blocks``, ``lstrip_blocks``, ``loopcontrols``, a
-``tojson`` that does not escape HTML, ``raise_exception`` and ``strftime_now``).
+with a plain Jinja environment; one-line templates can also ask for gigabytes
+(``'%0999999999d' % 1``, ``'x'|center(2000000000)``, even at compile time, where Jinja folds
+constant expressions) or loop for minutes inside a single C call. So templates are never
+compiled in this process: :class:`ChatTemplate` hands them to the renderer process of
+:mod:`app.template_sandbox`, which is held from the outside to
 
-On top of the sandbox, a hostile template is kept from hanging or exhausting the process:
+* :data:`~app.template_sandbox.DEFAULT_MEMORY_LIMIT` of memory (an address-space limit set
+  before any template is read; psutil's view of its memory where the OS does not enforce it);
+* a deadline: a request still running :data:`RENDER_TIMEOUT_S` (plus a short grace) after it
+  started kills the renderer, whatever the template is doing;
+* Stop: a render the caller cancels kills the renderer at once.
 
-* ``range()`` is limited by the sandbox to :data:`jinja2.sandbox.MAX_RANGE` items;
-* ``*`` and ``**`` refuse to build huge strings, lists or numbers (which would otherwise
-  run inside one C call that nothing can interrupt, even at compile time);
-* the rendered text is capped (:data:`MAX_OUTPUT_CHARS`);
-* a render that runs past :data:`RENDER_TIMEOUT_S` stops at its next output, call or
-  attribute access.
-
-A template built only of empty nested loops over large lists can still burn CPU without
-reaching any of those checkpoints; rendering happens in the engine worker, which the app can
-restart.
+Inside the renderer (:mod:`app.template_renderer`) the templates run in an
+:class:`~jinja2.sandbox.ImmutableSandboxedEnvironment` set up as Hugging Face transformers
+sets up its own, with cheap checks that name the problem before a hard limit is reached:
+``range()`` is limited, ``*`` and ``**`` refuse huge results, the output is capped
+(:data:`MAX_OUTPUT_CHARS`). Every failure is a :class:`~app.errors.TemplateError` whose
+message names the template (its ``origin``) and what went wrong.
 """
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
-import json
 import os
-import time
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import jinja2
-from jinja2 import nodes
-from jinja2.exceptions import SecurityError
-from jinja2.ext import Extension
-from jinja2.parser import Parser
-from jinja2.runtime import Context, Undefined
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from app.errors import TemplateError
+from app.template_sandbox import (
+    RenderCancelled,
+    SandboxError,
+    TemplateSandbox,
+    default_sandbox,
+)
+
+__all__ = [
+    "CHATML_TEMPLATE",
+    "MAX_OUTPUT_CHARS",
+    "MAX_TEMPLATE_BYTES",
+    "RENDER_TIMEOUT_S",
+    "ChatTemplate",
+    "RenderCancelled",
+    "load_template_file",
+]
 
 MAX_TEMPLATE_BYTES = 1024 * 1024
 """Largest template accepted (real ones are a few KB; gpt-oss's is 17 KB)."""
@@ -49,10 +54,7 @@ MAX_OUTPUT_CHARS = 4 * 1024 * 1024
 """Largest rendered prompt, in characters (far beyond any context window)."""
 
 RENDER_TIMEOUT_S = 5.0
-"""Wall-clock limit for one render (real templates take milliseconds)."""
-
-_MAX_POWER_BITS = 4096
-"""``a ** b`` may not produce an integer of more bits than this."""
+"""Wall-clock limit for compiling or rendering once (real templates take milliseconds)."""
 
 CHATML_TEMPLATE = (
     "{%- for message in messages %}"
@@ -64,179 +66,66 @@ CHATML_TEMPLATE = (
 )
 """ChatML, the fallback for a model whose file carries no chat template."""
 
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "ponder_template_deadline", default=None
-)
-
-
-class _RenderLimitError(Exception):
-    """A render hit one of the limits above."""
-
-
-def _check_deadline() -> None:
-    deadline = _deadline.get()
-    if deadline is not None and time.monotonic() > deadline:
-        raise _RenderLimitError("it ran too long")
-
-
-def _tojson(
-    value: Any,
-    ensure_ascii: bool = False,
-    indent: int | None = None,
-    separators: tuple[str, str] | None = None,
-    sort_keys: bool = False,
-) -> str:
-    """``tojson`` as transformers defines it: plain JSON, no HTML escaping."""
-    return json.dumps(
-        value,
-        ensure_ascii=ensure_ascii,
-        indent=indent,
-        separators=separators,
-        sort_keys=sort_keys,
-    )
-
-
-def _raise_exception(message: object) -> None:
-    raise TemplateError(str(message))
-
-
-def _strftime_now(fmt: str) -> str:
-    return datetime.now().strftime(str(fmt))
-
-
-class _GenerationTag(Extension):
-    """Accepts transformers' ``{% generation %}…{% endgeneration %}`` and renders the body.
-
-    (transformers uses the tag to mark assistant tokens for training masks.)
-    """
-
-    tags = {"generation"}  # noqa: RUF012 (the base class declares it as a plain set)
-
-    def parse(self, parser: Parser) -> nodes.Node:
-        lineno = next(parser.stream).lineno
-        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
-        return nodes.Scope(body, lineno=lineno)
-
-
-class _GuardedEnvironment(ImmutableSandboxedEnvironment):
-    """The immutable sandbox, plus size and time limits (see the module docstring)."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**":
-            _check_power(left, right)
-        elif operator == "*":
-            _check_repeat(left, right)
-            _check_repeat(right, left)
-        return super().call_binop(context, operator, left, right)
-
-    def call(
-        __self,  # noqa: N805 (jinja's signature)
-        __context: Context,
-        __obj: Any,
-        *args: Any,
-        **kwargs: Any,
-    ) -> Any:
-        _check_deadline()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj: Any, attribute: str) -> Any:
-        _check_deadline()
-        return super().getattr(obj, attribute)
-
-    def getitem(self, obj: Any, argument: Any) -> Any:
-        _check_deadline()
-        return super().getitem(obj, argument)
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        # The stock sandbox returns an Undefined that only fails when used further; a
-        # template that reaches for internals is hostile or broken, so stop right here.
-        raise SecurityError(
-            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
-        )
-
-
-def _check_power(left: Any, right: Any) -> None:
-    if (
-        isinstance(left, int)
-        and isinstance(right, int)
-        and right > 0
-        and abs(left) > 1
-        and right * abs(left).bit_length() > _MAX_POWER_BITS
-    ):
-        raise SecurityError("the result of ** would be too large")
-
-
-def _check_repeat(seq: Any, count: Any) -> None:
-    if (
-        isinstance(seq, str | list | tuple)
-        and isinstance(count, int)
-        and len(seq) * count > MAX_OUTPUT_CHARS
-    ):
-        raise SecurityError("the result of * would be too large")
-
-
-def _make_environment() -> _GuardedEnvironment:
-    env = _GuardedEnvironment(
-        trim_blocks=True,
-        lstrip_blocks=True,
-        extensions=["jinja2.ext.loopcontrols", _GenerationTag],
-    )
-    env.filters["tojson"] = _tojson
-    env.globals["raise_exception"] = _raise_exception
-    env.globals["strftime_now"] = _strftime_now
-    return env
-
-
-_ENVIRONMENT = _make_environment()
-
 
 class ChatTemplate:
-    """A chat template, compiled once in the sandbox, rendered per request.
+    """A chat template, compiled once in the renderer process, rendered per request.
 
     Attributes:
         source: the template text as given.
         fingerprint: SHA-256 (hex) of ``source``, to recognise a template again.
+        origin: where it came from, as error messages name it ("from the file x.jinja",
+            "of model.gguf"); empty when unknown.
     """
 
-    __slots__ = ("_max_output_chars", "_template", "_timeout_s", "fingerprint", "source")
+    __slots__ = (
+        "_max_output_chars",
+        "_sandbox",
+        "_timeout_s",
+        "fingerprint",
+        "origin",
+        "source",
+    )
 
     def __init__(
         self,
         source: str,
         *,
+        origin: str = "",
         timeout_s: float = RENDER_TIMEOUT_S,
         max_output_chars: int = MAX_OUTPUT_CHARS,
+        sandbox: TemplateSandbox | None = None,
     ) -> None:
-        """Compile ``source``.
+        """Compile ``source`` (in the renderer process).
 
         Raises:
-            TemplateError: the template is empty, too large or not valid Jinja.
+            TemplateError: the template is empty, too large, not valid Jinja, or hit a
+                memory or time limit while compiling.
         """
+        self.origin = origin
         if not isinstance(source, str):
-            raise TemplateError("chat template must be text")
+            raise TemplateError(self._message("must be text"))
         if not source.strip():
-            raise TemplateError("chat template is empty")
+            raise TemplateError(self._message("is empty"))
         if len(source.encode("utf-8", "surrogatepass")) > MAX_TEMPLATE_BYTES:
             raise TemplateError(
-                f"chat template is too large (more than {MAX_TEMPLATE_BYTES // 1024} KB)"
+                self._message(f"is too large (more than {MAX_TEMPLATE_BYTES // 1024} KB)")
             )
         self.source = source
         self.fingerprint = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
         self._timeout_s = timeout_s
         self._max_output_chars = max_output_chars
+        self._sandbox = sandbox or default_sandbox()
         try:
-            self._template = _ENVIRONMENT.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError(
-                f"chat template has a syntax error on line {exc.lineno}: {exc.message}"
-            ) from exc
-        except Exception as exc:  # anything else the compiler trips on
-            raise TemplateError(f"chat template could not be compiled: {exc}") from exc
+            self._sandbox.compile(self.fingerprint, source, timeout_s)
+        except SandboxError as exc:
+            raise TemplateError(self._message(str(exc))) from None
 
     def __repr__(self) -> str:
         return f"ChatTemplate(fingerprint={self.fingerprint[:12]}…)"
+
+    def _message(self, tail: str) -> str:
+        where = f" {self.origin}" if self.origin else ""
+        return f"chat template{where} {tail}"
 
     def render(
         self,
@@ -245,6 +134,7 @@ class ChatTemplate:
         add_generation_prompt: bool = True,
         bos_token: str = "",
         eos_token: str = "",
+        cancelled: Callable[[], bool] | None = None,
         **kwargs: Any,
     ) -> str:
         """Render the conversation to prompt text.
@@ -254,10 +144,14 @@ class ChatTemplate:
             add_generation_prompt: end with the header of a new assistant turn.
             bos_token: the model's BOS text (most templates emit it themselves).
             eos_token: the model's EOS text.
+            cancelled: polled while the template renders; when it returns True the render
+                is stopped (the renderer process is killed) and :class:`RenderCancelled`
+                raised.
             **kwargs: extra template variables (``enable_thinking``, ``reasoning_effort``…).
 
         Raises:
-            TemplateError: the template raised, failed, or hit a size or time limit.
+            TemplateError: the template raised, failed, or hit a size, memory or time limit.
+            RenderCancelled: ``cancelled()`` became true during the render.
         """
         context: dict[str, Any] = dict(kwargs)
         context.update(
@@ -266,25 +160,44 @@ class ChatTemplate:
             bos_token=bos_token,
             eos_token=eos_token,
         )
-        token = _deadline.set(time.monotonic() + self._timeout_s)
         try:
-            pieces: list[str] = []
-            size = 0
-            for piece in self._template.generate(context):
-                size += len(piece)
-                if size > self._max_output_chars:
-                    raise _RenderLimitError(
-                        f"its output exceeds {self._max_output_chars // (1024 * 1024)} MB"
-                    )
-                _check_deadline()
-                pieces.append(piece)
-            return "".join(pieces)
-        except _RenderLimitError as exc:
-            raise TemplateError(f"chat template was stopped: {exc}") from None
-        except Exception as exc:
-            raise TemplateError(f"chat template failed to render: {exc}") from exc
-        finally:
-            _deadline.reset(token)
+            return self._sandbox.render(
+                self.fingerprint,
+                self.source,
+                context,
+                timeout_s=self._timeout_s,
+                max_output_chars=self._max_output_chars,
+                cancelled=cancelled,
+            )
+        except SandboxError as exc:
+            raise TemplateError(self._message(str(exc))) from None
+
+
+def choose_template(
+    model_template: str | None,
+    override: str | None,
+    *,
+    model_name: str,
+    override_name: str | None = None,
+) -> tuple[ChatTemplate, str]:
+    """The template a model is used with, and where it came from.
+
+    The user's ``override`` wins (and must compile); otherwise the model's own template; a
+    model without one, or with one that does not compile or hits a limit, gets ChatML.
+    Returns the template and its source: ``"override"``, ``"model"`` or ``"fallback"``.
+
+    Raises:
+        TemplateError: the override does not compile; the message names its file.
+    """
+    if override is not None:
+        origin = f"from {override_name}" if override_name else "override"
+        return ChatTemplate(override, origin=origin), "override"
+    if model_template:
+        try:
+            return ChatTemplate(model_template, origin=f"of {model_name}"), "model"
+        except TemplateError:
+            pass  # a broken template in the file: fall back rather than refuse the model
+    return ChatTemplate(CHATML_TEMPLATE, origin="ChatML (the fallback)"), "fallback"
 
 
 def load_template_file(path: str | os.PathLike[str]) -> str:

@@ -42,7 +42,7 @@ from app.loop_guard import LoopGuard, LoopHit
 from app.prompting import plan_prompt, prompt_prefilled
 from app.reasoning import ReasoningSplitter, SegmentKind
 from app.request import GenerationRequest, LoopPolicy, Sampling, ThinkMode
-from app.templates import ChatTemplate
+from app.templates import ChatTemplate, RenderCancelled
 from backends.base import Control, ModelInfo
 
 #: Tokens kept free for the answer when the prompt is trimmed to the context window.
@@ -205,16 +205,24 @@ class Generation:
         req = self._request
         # Room kept for the answer: never more than half the window (small contexts still work).
         reserve = min(self._reserve, req.max_tokens or self._reserve, self._model.n_ctx // 2)
-        plan = plan_prompt(
-            req,
-            self._family,
-            self._template,
-            bos_token=self._bos,
-            eos_token=self._eos,
-            count_tokens=lambda text: len(self._model.tokenize(text)),
-            n_ctx=self._model.n_ctx,
-            reserve_tokens=reserve,
-        )
+        try:
+            plan = plan_prompt(
+                req,
+                self._family,
+                self._template,
+                bos_token=self._bos,
+                eos_token=self._eos,
+                count_tokens=lambda text: len(self._model.tokenize(text)),
+                n_ctx=self._model.n_ctx,
+                reserve_tokens=reserve,
+                cancelled=self._control.cancelled,
+            )
+        except RenderCancelled:  # Stop while the template rendered: its process was killed
+            end = time.perf_counter()
+            stats = self._stats(clock, end, 0, 0, FinishReason.CANCELLED, ReasoningState.NONE)
+            yield Event(EventKind.STATS, self._rid, stats=stats)
+            yield done_event(self._rid, FinishReason.CANCELLED)
+            return
         prompt = plan.prompt  # thinking "off" suffixes are already applied
         prefilled = prompt_prefilled(prompt, self._fmt)
         self._splitter = ReasoningSplitter(self._fmt, prefilled=prefilled)

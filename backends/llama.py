@@ -10,12 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.errors import EngineError, ModelFileError, TemplateError
+from app.errors import EngineError, ModelFileError
 from app.events import Event, EventKind
 from app.families import detect_family
-from app.gguf import read_header
+from app.gguf import model_bytes, read_header
+from app.library.fit import bound_context
 from app.request import GenerationRequest
-from app.templates import CHATML_TEMPLATE, ChatTemplate
+from app.templates import choose_template
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
 from backends.driver import ResolvedSampling, common_prefix, run_generation
 
@@ -52,16 +53,41 @@ class _LogCapture:
                 if line.strip():
                     self.lines.append(line.strip())
 
+        self.lines.clear()  # a reason must come from this load, not an earlier one
+        self._partial = ""
         self.callback = _cb  # keep a reference: ctypes callbacks must outlive their use
         llama_cpp.llama_log_set(_cb, ctypes.c_void_p(0))
 
     def reason(self) -> str:
-        keys = ("error", "unknown", "failed", "invalid", "not within", "unsupported")
-        for line in reversed(self.lines):
-            low = line.lower()
-            if any(k in low for k in keys):
-                return line.removeprefix("llama_model_load: ").strip()
+        """llama.cpp's own words for why a load failed ("" when it said nothing useful).
+
+        The most specific line wins: "error loading model: …" says what was wrong, while the
+        lines after it ("failed to load model") only say that it failed.
+        """
+        for keys in (_SPECIFIC, _GENERAL):
+            for line in reversed(self.lines):
+                low = line.lower()
+                if any(k in low for k in keys):
+                    return _strip_log_prefix(line)
         return ""
+
+
+_SPECIFIC = ("error loading model", "unknown model architecture", "not within", "unsupported")
+_GENERAL = ("error", "unknown", "failed", "invalid")
+
+
+def _strip_log_prefix(line: str) -> str:
+    """``llama_model_load: error loading model: X`` → ``X``."""
+    text = line
+    for prefix in (
+        "llama_model_load:",
+        "error loading model:",
+        "error loading model architecture:",
+    ):
+        text = text.strip()
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text.strip()
 
 
 _LOGS = _LogCapture()
@@ -115,7 +141,11 @@ class LlamaEngine:
         gpu = bool(llama_low.llama_supports_gpu_offload())
         trained = header.context_length or DEFAULT_CONTEXT
         n_ctx = params.n_ctx or min(trained, DEFAULT_CONTEXT)
-        if n_ctx < 64:
+        if params.n_ctx is not None:  # bounded before it reaches llama.cpp: never 2**32 tokens
+            n_ctx = bound_context(
+                params.n_ctx, header, model_bytes(path), kv_cache_type=params.kv_cache_type
+            )
+        elif n_ctx < 64:
             raise EngineError(f"context size {n_ctx} is too small (at least 64 tokens)")
         n_threads = params.n_threads or physical_cores()
         n_gpu_layers = (
@@ -163,19 +193,12 @@ class LlamaEngine:
         bos = self._token_text(bos_id)
         eos = self._token_text(eos_id)
 
-        template_source = "model"
-        template_text = header.chat_template or meta.get("tokenizer.chat_template")
-        if params.chat_template is not None:
-            template_text, template_source = params.chat_template, "override"
-        elif not template_text:
-            template_text, template_source = CHATML_TEMPLATE, "fallback"
-        try:
-            self._template = ChatTemplate(template_text)
-        except TemplateError:
-            if template_source == "override":
-                raise
-            # A broken template in the file: fall back rather than refuse the model.
-            self._template, template_source = ChatTemplate(CHATML_TEMPLATE), "fallback"
+        self._template, template_source = choose_template(
+            header.chat_template or meta.get("tokenizer.chat_template"),
+            params.chat_template,
+            model_name=path.name,
+            override_name=params.chat_template_name,
+        )
         self._family = detect_family(
             chat_template=self._template.source,
             architecture=header.architecture,

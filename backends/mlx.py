@@ -23,11 +23,11 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.errors import EngineError, ModelFileError, TemplateError
+from app.errors import EngineError, ModelFileError
 from app.events import Event, EventKind
 from app.families import detect_family
 from app.request import GenerationRequest
-from app.templates import CHATML_TEMPLATE, ChatTemplate
+from app.templates import choose_template
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
 from backends.driver import ResolvedSampling, common_prefix, run_generation
 
@@ -178,18 +178,12 @@ class MlxEngine:
         self._style = "bpe" if "BPE" in detok else "spm" if "SPM" in detok else "text"
         self._bytes = _byte_decoder() if self._style == "bpe" else {}
 
-        template_source = "model"
-        template_text = _model_template(tokenizer)
-        if params.chat_template is not None:
-            template_text, template_source = params.chat_template, "override"
-        elif template_text is None:
-            template_text, template_source = CHATML_TEMPLATE, "fallback"
-        try:
-            self._template = ChatTemplate(template_text)
-        except TemplateError:
-            if template_source == "override":
-                raise
-            self._template, template_source = ChatTemplate(CHATML_TEMPLATE), "fallback"
+        self._template, template_source = choose_template(
+            _model_template(tokenizer),
+            params.chat_template,
+            model_name=folder.name,
+            override_name=params.chat_template_name,
+        )
         arch = str(config.get("model_type") or "unknown")
         self._family = detect_family(
             chat_template=self._template.source, architecture=arch, name=folder.name

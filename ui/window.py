@@ -570,6 +570,7 @@ class MainWindow(QMainWindow):
             n_gpu_layers=s.n_gpu_layers,
             n_threads=s.n_threads,
             chat_template=template,
+            chat_template_name=s.chat_template_path if template is not None else None,
         )
 
     def load_model(self, path: str, *, chat_template: str | None = None) -> None:
@@ -589,7 +590,9 @@ class MainWindow(QMainWindow):
         def params() -> LoadParams:
             resolved = self.load_params(path)
             if chat_template is not None:
-                resolved = dataclasses.replace(resolved, chat_template=chat_template)
+                resolved = dataclasses.replace(
+                    resolved, chat_template=chat_template, chat_template_name=None
+                )
             return resolved
 
         def ready(resolved: LoadParams) -> None:

@@ -17,7 +17,9 @@ from typing import Any
 
 import psutil
 
-from app.library.metadata import ModelShape
+from app.errors import ContextSizeError
+from app.gguf import GGUFHeader
+from app.library.metadata import ModelShape, metadata_from_header
 
 GIB = 1024**3
 MIB = 1024**2
@@ -239,6 +241,131 @@ def estimate_fit(
     if total <= ram:
         return result(FitVerdict.CPU_ONLY, 0, total)
     return result(FitVerdict.WONT_FIT, 0, total)
+
+
+MIN_CONTEXT = 64
+"""The smallest context window llama.cpp is given."""
+
+KV_BYTES_PER_ELEMENT = {"f16": 2.0, "q8_0": 34 / 32, "q4_0": 18 / 32}
+"""Bytes per KV-cache element by cache type (quantized types in blocks of 32)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ContextLimit:
+    """The largest context window a model may be given here, and why.
+
+    Attributes:
+        trained: the model's trained context (``{arch}.context_length``), if its header says.
+        rope_factor: the rope scaling factor in its header (1.0 without scaling).
+        model_max: what the model can use: the trained context, stretched by rope scaling.
+        memory_max: the largest context the memory estimate lets this machine hold (None when
+            the weights alone do not fit, or nothing is known: then memory does not bound it).
+    """
+
+    trained: int | None
+    rope_factor: float
+    model_max: int | None
+    memory_max: int | None
+
+    @property
+    def maximum(self) -> int | None:
+        limits = [n for n in (self.model_max, self.memory_max) if n is not None]
+        return min(limits) if limits else None
+
+
+def _rope_stretched(header: GGUFHeader, trained: int | None) -> tuple[float, int | None]:
+    kind = header.arch_value("rope.scaling.type")
+    factor = header.arch_value("rope.scaling.factor")
+    if kind == "none" or not isinstance(factor, int | float) or not 1.0 < factor <= 1024.0:
+        return 1.0, trained
+    original = header.arch_value("rope.scaling.original_context_length")
+    base = original if isinstance(original, int) and original > 0 else trained
+    if base is None:
+        return float(factor), None
+    return float(factor), max(trained or 0, int(base * factor))
+
+
+def context_limit(
+    header: GGUFHeader,
+    weights: int,
+    machine: MachineMemory,
+    *,
+    kv_bytes_per_element: float = 2.0,
+) -> ContextLimit:
+    """How large a context window the model of ``header`` (``weights`` bytes) may get here."""
+    meta = metadata_from_header(header)
+    trained = meta.context_length
+    factor, model_max = _rope_stretched(header, trained)
+
+    def fits(n_ctx: int) -> bool:
+        fit = estimate_fit(
+            weights, meta.shape, n_ctx, machine, kv_bytes_per_element=kv_bytes_per_element
+        )
+        return fit.verdict is not FitVerdict.WONT_FIT
+
+    memory_max: int | None = None
+    if fits(MIN_CONTEXT):
+        low, high = MIN_CONTEXT, max(MIN_CONTEXT, model_max or 1 << 24)
+        if not fits(high):
+            while high - low > 1:  # low fits, high does not
+                mid = (low + high) // 2
+                low, high = (mid, high) if fits(mid) else (low, mid)
+            memory_max = low
+    return ContextLimit(trained, factor, model_max, memory_max)
+
+
+def check_context(n_ctx: int, limit: ContextLimit, model: str) -> int:
+    """``n_ctx`` if the model of ``limit`` (named ``model``) can have it; else a clear error.
+
+    Raises:
+        ContextSizeError: below :data:`MIN_CONTEXT`, beyond what the model was trained for
+            (with its rope scaling), or beyond what the memory estimate lets this machine hold.
+    """
+    if n_ctx < MIN_CONTEXT:
+        raise ContextSizeError(
+            f"a context of {n_ctx:,} tokens is too small (at least {MIN_CONTEXT} tokens)"
+        )
+    if limit.model_max is not None and n_ctx > limit.model_max:
+        trained = f"{limit.trained:,}" if limit.trained else "fewer"
+        scaled = (
+            f" ({limit.model_max:,} with its rope scaling ×{limit.rope_factor:g})"
+            if limit.rope_factor > 1.0
+            else ""
+        )
+        raise ContextSizeError(
+            f"a context of {n_ctx:,} tokens is more than {model} can use: it was trained for "
+            f"{trained} tokens{scaled}. Choose a context of at most {limit.maximum:,} tokens."
+        )
+    if limit.memory_max is not None and n_ctx > limit.memory_max:
+        raise ContextSizeError(
+            f"a context of {n_ctx:,} tokens for {model} does not fit in this machine's memory; "
+            f"at most about {limit.memory_max:,} tokens fit. Choose a smaller context."
+        )
+    return n_ctx
+
+
+def bound_context(
+    n_ctx: int,
+    header: GGUFHeader,
+    weights: int,
+    *,
+    kv_cache_type: str = "f16",
+    machine: MachineMemory | None = None,
+) -> int:
+    """:func:`check_context` for a model file, against this machine's memory now.
+
+    Raises:
+        ContextSizeError: see :func:`check_context`.
+    """
+    if n_ctx < MIN_CONTEXT:  # no need to read the machine for that
+        return check_context(n_ctx, ContextLimit(None, 1.0, None, None), header.path.name)
+    limit = context_limit(
+        header,
+        weights,
+        machine or detect_machine_memory(),
+        kv_bytes_per_element=KV_BYTES_PER_ELEMENT.get(kv_cache_type, 2.0),
+    )
+    return check_context(n_ctx, limit, header.path.name)
 
 
 def _nvidia_gpus() -> tuple[GpuMemory, ...]:

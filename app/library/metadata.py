@@ -20,7 +20,7 @@ from app.gguf import GGUFHeader, read_header
 from app.library.names import quant_from_file_type, quant_from_name
 from app.paths import cache_dir
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: files whose tensor data is cut short are unusable
 MAX_LAYERS = 4096
 MAX_CONTEXT = 1 << 24  # 16M tokens
 MAX_HEADS = 4096

@@ -371,3 +371,31 @@ def test_compare_two_models_side_by_side(  # type: ignore[no-untyped-def]
         assert (
             not widget.regenerate_button.isVisible() and not widget.side_by_side_button.isVisible()
         )
+
+
+def test_a_truncated_file_is_marked_unusable_and_not_offered_to_compare(  # type: ignore[no-untyped-def]
+    qtbot, window: MainWindow, smollm2: Path, tmp_path: Path
+) -> None:
+    # Header and tensor records intact, weights cut short: an interrupted copy.
+    folder = tmp_path / "cut"
+    folder.mkdir()
+    (folder / "smol-whole.gguf").symlink_to(smollm2)
+    with smollm2.open("rb") as fh:
+        (folder / "smol-cut.gguf").write_bytes(fh.read(40_000_000))
+    view = library(qtbot, window)
+    view.add_folder(str(folder))
+    qtbot.waitUntil(lambda: str(folder / "smol-cut.gguf") in local_paths(view), timeout=WAIT)
+    row = view.local_model.row_of_path(str(folder / "smol-cut.gguf"))
+    status = view.local_model.index(row, 6).data()
+    assert status.startswith("unusable: smol-cut.gguf: not a usable GGUF file (the file is")
+    assert "truncated" in status
+    assert view.select_local_path(str(folder / "smol-cut.gguf"))
+    assert not view.local_load_button.isEnabled()
+    assert "cannot be used" in view.local_status.text()
+    compare = window.library.show_compare()
+    qtbot.waitUntil(lambda: compare.left.models.count() >= 1, timeout=WAIT)
+    offered = [
+        str(compare.left.models.itemData(i).path) for i in range(compare.left.models.count())
+    ]
+    assert str(folder / "smol-whole.gguf") in offered
+    assert str(folder / "smol-cut.gguf") not in offered

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from app.errors import ContextSizeError
+from app.gguf import GGUFHeader, read_header
 from app.library.fit import (
     GIB,
     FitVerdict,
     GpuMemory,
     MachineMemory,
+    bound_context,
+    context_limit,
     detect_machine_memory,
     estimate_fit,
     guess_kv_bytes_per_token,
 )
 from app.library.metadata import ModelShape
+from tests.support.hub_server import gguf_bytes, llama_like_metadata
 
 QWEN_7B = ModelShape(n_layer=28, n_head=28, n_head_kv=4, head_dim=128)
 QWEN_32B = ModelShape(n_layer=64, n_head=40, n_head_kv=8, head_dim=128)
@@ -125,3 +132,64 @@ def test_detect_machine_memory_reads_psutil() -> None:
     machine = detect_machine_memory()
     assert machine.total_ram > 0
     assert 0 < machine.available_ram <= machine.total_ram
+
+
+# --- the context bound (--ctx, the window's setting, the API server's --ctx) -------------------
+
+
+def _header(tmp_path: Path, **extra: object) -> GGUFHeader:
+    path = tmp_path / "Model-Q4_K_M.gguf"
+    path.write_bytes(gguf_bytes(llama_like_metadata(**extra)))
+    return read_header(path)
+
+
+@pytest.mark.parametrize("n_ctx", [2**32, 2**40, 99999999999999999999, 131073])
+def test_a_context_beyond_the_trained_one_is_refused(tmp_path: Path, n_ctx: int) -> None:
+
+    header = _header(tmp_path)  # trained for 131,072 tokens, no rope scaling
+    with pytest.raises(ContextSizeError) as info:
+        bound_context(n_ctx, header, 5 * GIB, machine=cpu_machine(1024))
+    message = str(info.value)
+    assert f"a context of {n_ctx:,} tokens is more than Model-Q4_K_M.gguf can use" in message
+    assert "trained for 131,072 tokens" in message and "at most 131,072 tokens" in message
+
+
+def test_rope_scaling_stretches_the_bound(tmp_path: Path) -> None:
+
+    header = _header(
+        tmp_path,
+        **{
+            "llama.context_length": 32768,
+            "llama.rope.scaling.type": "yarn",
+            "llama.rope.scaling.factor": 4.0,
+            "llama.rope.scaling.original_context_length": 32768,
+        },
+    )
+    big = cpu_machine(1024)
+    assert bound_context(100_000, header, 5 * GIB, machine=big) == 100_000
+    with pytest.raises(ContextSizeError, match=r"131,072 with its rope scaling ×4"):
+        bound_context(131_073, header, 5 * GIB, machine=big)
+
+
+def test_a_context_beyond_the_memory_is_refused_with_what_fits(tmp_path: Path) -> None:
+
+    header = _header(tmp_path)  # 128 KiB of KV cache per token (f16)
+    small = cpu_machine(16)
+    limit = context_limit(header, 5 * GIB, small)
+    assert limit.memory_max is not None and 32_768 < limit.memory_max < 131_072
+    fit = estimate_fit(5 * GIB, ModelShape(32, 32, 8, 128), limit.memory_max, small)
+    assert fit.verdict is not FitVerdict.WONT_FIT
+    too_many = estimate_fit(5 * GIB, ModelShape(32, 32, 8, 128), limit.memory_max + 1, small)
+    assert too_many.verdict is FitVerdict.WONT_FIT
+    with pytest.raises(ContextSizeError, match=rf"at most about {limit.memory_max:,} tokens fit"):
+        bound_context(131_072, header, 5 * GIB, machine=small)
+    assert bound_context(8192, header, 5 * GIB, machine=small) == 8192
+    # A quantized KV cache needs less: more context fits.
+    q8 = context_limit(header, 5 * GIB, small, kv_bytes_per_element=34 / 32)
+    assert q8.memory_max is not None and q8.memory_max > limit.memory_max
+
+
+def test_a_tiny_context_is_refused(tmp_path: Path) -> None:
+
+    with pytest.raises(ContextSizeError, match="too small"):
+        bound_context(10, _header(tmp_path), GIB)

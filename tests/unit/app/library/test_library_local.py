@@ -275,3 +275,18 @@ def test_remove_model_deletes_only_ponder_files(homes: dict[str, Path]) -> None:
 
 def test_a_scan_of_nothing(homes: dict[str, Path]) -> None:
     assert list_local_models() == []
+
+
+def test_a_truncated_gguf_is_listed_as_unusable_with_the_reason(
+    tmp_path: Path, smollm2: Path
+) -> None:
+    from app.library.local import ModelRoot, ModelSource, list_local_models
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with smollm2.open("rb") as fh:
+        (folder / "SmolLM2-135M-Instruct-Q4_1.gguf").write_bytes(fh.read(60_000_000))
+    models = list_local_models([ModelRoot(folder, ModelSource.USER)])
+    assert len(models) == 1
+    assert not models[0].usable
+    assert models[0].error is not None and "truncated" in models[0].error

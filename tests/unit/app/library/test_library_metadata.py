@@ -139,3 +139,17 @@ def test_default_cache_lives_in_ponder_home(tmp_path: Path, ponder_home: Path) -
     path = write(tmp_path / "m.gguf", gguf_bytes(llama_like_metadata()))
     read_metadata(path)
     assert (ponder_home / "cache" / "library" / "metadata.json").exists()
+
+
+def test_a_file_cut_short_in_its_tensor_data_is_unusable(tmp_path: Path, smollm2: Path) -> None:
+    # Header and tensor records complete, weights missing: an interrupted copy or download.
+    with smollm2.open("rb") as fh:
+        head = fh.read(50_000_000)
+    path = write(tmp_path / "SmolLM2-cut.gguf", head)
+    with pytest.raises(ModelFileError, match=r"SmolLM2-cut.gguf: .*truncated.*98,362,432 bytes"):
+        read_metadata(path)
+    # The whole file is still fine, and its tensor data ends exactly at its end.
+    from app.gguf import read_header
+
+    assert read_header(smollm2).data_end == smollm2.stat().st_size
+    assert read_metadata(smollm2).tensor_count == 272
