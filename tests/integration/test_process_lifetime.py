@@ -185,6 +185,7 @@ import backends.worker as worker
 def child():
     worker._kill_me_with_parent = lambda: None  # only the sentinel watch is left
     worker.watch_parent()
+    print("watching", flush=True)
     while True:  # busy, as a generating worker is
         sum(range(10_000))
 
@@ -203,8 +204,8 @@ def test_parent_sentinel_alone_ends_the_worker(tmp_path: Path) -> None:
     with orphans_come_home():
         parent = Launched([sys.executable, str(script)], tmp_path, env={})
         try:
-            wait_until(lambda: parent.stdout().strip(), 60, "the child")
-            child = int(parent.stdout().strip())
+            wait_until(lambda: "watching" in parent.stdout(), 60, "the child to watch")
+            child = int(parent.stdout().split()[0])
             parent.seen[child] = "worker"
             assert running(child)
             parent.signal(signal.SIGKILL)
