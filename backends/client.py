@@ -55,12 +55,17 @@ def _signal_name(number: int) -> str:
 class RequestStream:
     """The events of one request, in order; iterate once."""
 
-    def __init__(self, client: EngineClient, request_id: int) -> None:
+    def __init__(self, client: EngineClient, request_id: int, failure: Event | None = None) -> None:
         self._client = client
         self.request_id = request_id
         self.finished = False
+        self._failure = failure  # the request never reached a worker: its only event
 
     def __iter__(self) -> Iterator[Event]:
+        if self._failure is not None:
+            self.finished = True
+            yield self._failure
+            return
         try:
             while not self.finished:
                 event = self._client._next_event(self.request_id)
@@ -232,9 +237,13 @@ class EngineClient:
         return self.info
 
     def generate(self, request: GenerationRequest) -> RequestStream:
-        """Start generating; iterate the returned stream for its events."""
+        """Start generating; iterate the returned stream for its events (one ERROR if the
+        worker could not be started)."""
         rid = self._next_id()
-        self._send(GenerateCommand(rid, request))
+        try:
+            self._send(GenerateCommand(rid, request))
+        except EngineError as err:
+            return RequestStream(self, rid, failure=error_event(rid, str(err)))
         return RequestStream(self, rid)
 
     def cancel(self, request_id: int) -> None:

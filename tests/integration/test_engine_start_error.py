@@ -13,6 +13,7 @@ import pytest
 from app.cli import main as cli_main
 from app.errors import EngineError
 from app.events import EventKind
+from app.request import ChatMessage, GenerationRequest
 from backends.base import LoadParams
 from backends.client import EngineClient
 
@@ -43,6 +44,10 @@ def test_load_ends_with_an_error_event(smollm2: Path) -> None:
             client.count_tokens("x")
         restarted = list(client.restart())
         assert [e.kind for e in restarted] == [EventKind.ERROR]
+        request = GenerationRequest(messages=(ChatMessage("user", "hi"),))
+        (failed,) = client.generate(request)
+        assert failed.kind is EventKind.ERROR
+        assert failed.text.startswith("could not start the engine: ")
 
 
 @pytest.mark.usefixtures("spawn_fails")
