@@ -29,6 +29,7 @@ from app.errors import EngineCrashedError, EngineError
 from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
 from backends.base import LoadParams, ModelInfo
+from backends.lifetime import start_process
 from backends.worker import (
     Command,
     CountCommand,
@@ -37,7 +38,6 @@ from backends.worker import (
     LoadCommand,
     UnloadCommand,
     spawn_context,
-    start_process,
     worker_main,
 )
 

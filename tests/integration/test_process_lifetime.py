@@ -180,11 +180,11 @@ def test_serve_killed_mid_request_takes_its_worker_along(launch: Launch, smollm2
 
 _ORPHAN_SCRIPT = """
 import multiprocessing as mp, sys, time
-import backends.worker as worker
+import backends.lifetime as lifetime
 
 def child():
-    worker._kill_me_with_parent = lambda: None  # only the sentinel watch is left
-    worker.watch_parent()
+    lifetime._kill_me_with_parent = lambda: None  # only the sentinel watch is left
+    lifetime.watch_parent()
     print("watching", flush=True)
     while True:  # busy, as a generating worker is
         sum(range(10_000))
