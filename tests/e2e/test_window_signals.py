@@ -13,12 +13,14 @@ import contextlib
 import signal
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from app import paths
+from app.events import Event
 from app.settings import Settings, save_settings
 from app.store import MessageStatus, Role, open_store
 from tests.support.processes import (
@@ -87,12 +89,17 @@ def test_signal_quits_cleanly_saves_and_stops_the_worker(
     pids = app.children_pids()
     assert sorted(app.seen[p] for p in pids) == ["resource tracker", "worker"]
 
+    signalled = time.monotonic()
     app.signal(signum, group=group)
     assert app.wait(60) == code, app.stderr()
+    quit_s = time.monotonic() - signalled
 
     elapsed = seconds_until_gone(pids, 2.0)
     left = {pid: app.seen[pid] for pid in pids if running(pid)}
     assert elapsed is not None, f"left running: {left}"
+    print(
+        f"{signal.Signals(signum).name}: quit in {quit_s:.2f} s, children gone {elapsed:.2f} s later"
+    )
     err = app.stderr()
     assert "Traceback" not in err, err
     assert "KeyboardInterrupt" not in err, err
@@ -105,5 +112,45 @@ def test_signal_quits_cleanly_saves_and_stops_the_worker(
         store.close()
     assert question.content == PROMPT
     assert answer.role is Role.ASSISTANT
-    assert answer.status is MessageStatus.CANCELLED
+    assert answer.status is MessageStatus.CANCELLED, (answer.status, err)
     assert len(answer.reasoning + answer.content) >= seen_before > 0
+
+
+def test_closing_while_answering_has_saved_the_answer_when_close_returns(
+    qtbot, smollm2: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """What a quit by signal relies on: the window's close saves the answer being written
+    (as stopped) before it returns, even when the thread that reads the engine's events lags
+    behind (a busy machine) — the process ends right after, and a later save never happens."""
+    from PySide6.QtCore import Qt
+
+    from app.events import EventKind
+    from app.store.recorder import AnswerRecorder
+    from ui.window import MainWindow
+
+    apply = AnswerRecorder.apply
+
+    def lagging_apply(recorder: AnswerRecorder, event: Event) -> None:
+        if event.kind is EventKind.DONE:
+            time.sleep(2.0)
+        apply(recorder, event)
+
+    monkeypatch.setattr(AnswerRecorder, "apply", lagging_apply)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    window.settings.n_ctx = 4096
+    with qtbot.waitSignal(window.bridge.model_loaded, timeout=240_000):
+        window.load_model(str(smollm2), chat_template=R1.read_text(encoding="utf-8"))
+    window.composer.edit.setPlainText(PROMPT)
+    qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: saved_answer_chars() > 0, timeout=240_000)
+    store = open_store()  # opened first: read the very moment close returns
+    window.close()
+    try:
+        (conv,) = store.list_conversations()
+        answer = store.active_path(conv.id)[-1]
+    finally:
+        store.close()
+    assert answer.status is MessageStatus.CANCELLED
+    assert (answer.reasoning + answer.content).strip()
