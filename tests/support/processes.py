@@ -124,7 +124,8 @@ class Launched:
         except psutil.NoSuchProcess:
             return []
         for child in found:
-            self.seen.setdefault(child.pid, _kind(child))
+            if self.seen.get(child.pid, "other") == "other":  # just forked: not yet exec'd
+                self.seen[child.pid] = _kind(child)
         return found
 
     def wait_for_worker(self, timeout: float = 120) -> psutil.Process:
