@@ -116,6 +116,7 @@ class TurnResult:
     error: str | None = None
     finish_reason: str | None = None
     events: list[Event] = field(default_factory=list)
+    terminated: bool = False  # SIGTERM arrived: the answer was stopped, then ponder exits
 
 
 class HumanPrinter:
@@ -201,21 +202,39 @@ class JsonPrinter:
         self.out.flush()
 
 
+def exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM outside an answer: exit 143, through every ``finally`` (the worker is stopped)."""
+    raise SystemExit(128 + signum)
+
+
 class InterruptHandler:
-    """Ctrl+C while thinking → answer now; a second Ctrl+C (or while answering) → stop."""
+    """Ctrl+C while thinking → answer now; a second Ctrl+C (or while answering) → stop.
+
+    SIGTERM stops the answer (saved as cancelled) and marks the turn ``terminated``.
+    """
 
     def __init__(self) -> None:
         self.stream: Any = None
         self.thinking = False
         self.presses = 0
+        self.terminated = False
         self._previous: Any = None
+        self._previous_term: Any = None
 
     def __enter__(self) -> InterruptHandler:
         self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        self._previous_term = signal.signal(signal.SIGTERM, self._on_sigterm)
         return self
 
     def __exit__(self, *exc: object) -> None:
         signal.signal(signal.SIGINT, self._previous)
+        signal.signal(signal.SIGTERM, self._previous_term)
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        self.terminated = True
+        if self.stream is None:
+            exit_on_sigterm(signum, frame)
+        self.stream.cancel()
 
     def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
         self.presses += 1
@@ -249,6 +268,7 @@ def run_turn(client: Any, request: GenerationRequest, emit: Callable[[Event], No
                 result.error = event.text
             result.events.append(event)
             emit(event)
+    result.terminated = interrupts.terminated
     return result
 
 
@@ -405,6 +425,7 @@ def run_chat(args: argparse.Namespace) -> int:
     )
     client = EngineClient()
     history: History | None = None
+    previous_term = signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         history = History(args)
         _load(client, args, args.json)
@@ -430,6 +451,7 @@ def run_chat(args: argparse.Namespace) -> int:
         print(f"ponder: {err}", file=sys.stderr)
         return 2 if isinstance(err, ContextSizeError) else 1
     finally:
+        signal.signal(signal.SIGTERM, previous_term)
         client.close()
         if history is not None:
             history.close()
@@ -469,6 +491,8 @@ def _turn(
         ]
     if cid is not None and not args.json:
         print(f"saved as conversation {cid} (ponder chat --continue {cid})", file=sys.stderr)
+    if result.terminated:
+        raise SystemExit(128 + signal.SIGTERM)
     return result
 
 

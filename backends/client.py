@@ -9,6 +9,8 @@
 If the worker dies (segfault, ``abort()`` inside llama.cpp, the OOM killer) the stream ends
 with an ERROR event saying "engine crashed (signal N)"; what was streamed stays with the
 caller, and :meth:`EngineClient.restart` starts a fresh worker and reloads the model.
+If the worker cannot even be started (no file handles left, a broken install), a load ends
+with an ERROR event saying so, and other requests raise :class:`EngineError`.
 Requests run one at a time; callers that share a client serialise their requests.
 """
 
@@ -19,6 +21,7 @@ import itertools
 import queue
 import signal
 import threading
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +29,7 @@ from app.errors import EngineCrashedError, EngineError
 from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
 from backends.base import LoadParams, ModelInfo
+from backends.lifetime import start_process
 from backends.worker import (
     Command,
     CountCommand,
@@ -51,12 +55,17 @@ def _signal_name(number: int) -> str:
 class RequestStream:
     """The events of one request, in order; iterate once."""
 
-    def __init__(self, client: EngineClient, request_id: int) -> None:
+    def __init__(self, client: EngineClient, request_id: int, failure: Event | None = None) -> None:
         self._client = client
         self.request_id = request_id
         self.finished = False
+        self._failure = failure  # the request never reached a worker: its only event
 
     def __iter__(self) -> Iterator[Event]:
+        if self._failure is not None:
+            self.finished = True
+            yield self._failure
+            return
         try:
             while not self.finished:
                 event = self._client._next_event(self.request_id)
@@ -103,20 +112,29 @@ class EngineClient:
         return None if pid is None else int(pid)
 
     def start(self) -> None:
-        """Start the worker process (done lazily by the first request)."""
+        """Start the worker process (done lazily by the first request).
+
+        Raises:
+            EngineError: the worker process could not be started.
+        """
         if self.alive:
             return
-        self._commands = self._ctx.Queue()
-        self._events = self._ctx.Queue()
-        self._cancel_upto = self._ctx.Value("q", 0, lock=False)
-        self._answer_upto = self._ctx.Value("q", 0, lock=False)
-        self._proc = self._ctx.Process(
-            target=worker_main,
-            args=(self._commands, self._events, self._cancel_upto, self._answer_upto),
-            name="ponder-engine",
-            daemon=True,
-        )
-        self._proc.start()
+        try:
+            self._commands = self._ctx.Queue()
+            self._events = self._ctx.Queue()
+            self._cancel_upto = self._ctx.Value("q", 0, lock=False)
+            self._answer_upto = self._ctx.Value("q", 0, lock=False)
+            self._proc = self._ctx.Process(
+                target=worker_main,
+                args=(self._commands, self._events, self._cancel_upto, self._answer_upto),
+                name="ponder-engine",
+                daemon=True,
+            )
+            start_process(self._proc)
+        except Exception as err:
+            self._proc = None
+            detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+            raise EngineError(f"could not start the engine: {detail}") from err
         self.crashed = None
 
     def close(self, timeout: float = 5.0) -> None:
@@ -140,9 +158,13 @@ class EngineClient:
     def restart(self) -> Iterator[Event]:
         """A fresh worker, with the last model loaded again (if there was one)."""
         self.close()
-        self.start()
         if self._params is not None:
             yield from self.load(self._params)
+            return
+        try:
+            self.start()
+        except EngineError as err:
+            yield error_event(0, str(err))
 
     def __enter__(self) -> EngineClient:
         return self
@@ -191,7 +213,11 @@ class EngineClient:
         """Load a model: LOAD_PROGRESS events, then LOADED (or ERROR)."""
         rid = self._next_id()
         self._params = params
-        self._send(LoadCommand(rid, params))
+        try:
+            self._send(LoadCommand(rid, params))
+        except EngineError as err:
+            yield error_event(rid, str(err))
+            return
         while True:
             event = self._next_event(rid)
             if event.kind is EventKind.LOADED:
@@ -211,9 +237,13 @@ class EngineClient:
         return self.info
 
     def generate(self, request: GenerationRequest) -> RequestStream:
-        """Start generating; iterate the returned stream for its events."""
+        """Start generating; iterate the returned stream for its events (one ERROR if the
+        worker could not be started)."""
         rid = self._next_id()
-        self._send(GenerateCommand(rid, request))
+        try:
+            self._send(GenerateCommand(rid, request))
+        except EngineError as err:
+            return RequestStream(self, rid, failure=error_event(rid, str(err)))
         return RequestStream(self, rid)
 
     def cancel(self, request_id: int) -> None:

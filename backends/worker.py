@@ -5,6 +5,8 @@ values on another, each tagged with the request id. Cancellation and "answer now
 through shared integers, not the queue, so they take effect before the next token even while
 the worker is busy: ``cancel_upto = N`` cancels every request with an id ≤ N (ids only grow,
 so nothing ever needs resetting — an early Stop can never be swallowed).
+
+The worker never outlives the process that started it (:mod:`backends.lifetime`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from app.errors import PonderError
 from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
 from backends.base import Control, Engine, LoadParams
+from backends.lifetime import watch_parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +146,7 @@ def worker_main(
     answer_now_upto: Synchronized[int],
 ) -> None:
     """Entry point of the worker process."""
+    watch_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl+C belongs to the app, not the worker
     engine: Engine | None = None
     while True:

@@ -231,6 +231,20 @@ class EngineBridge(QObject):
 
         self._spawn(work, "ponder-unload")
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the running request and the worker.
+
+        Returns once the request's last events have reached its sink (the answer being
+        written is saved, as stopped): the app may end right after, and a reader thread still
+        behind would never write it.
+        """
         self.cancel()
+        self._join_readers(timeout)
         self._client.close()
+        self._join_readers(1.0)  # one still waiting learns that the worker is gone
+
+    def _join_readers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.name == "ponder-generate" and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))

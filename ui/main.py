@@ -1,15 +1,33 @@
-"""Start the desktop app: ``ponder``, ``ponder gui``, ``ponder --self-test [--screenshot PATH]``."""
+"""Start the desktop app: ``ponder``, ``ponder gui``, ``ponder --self-test [--screenshot PATH]``.
+
+SIGINT (Ctrl+C in the terminal that started it) and SIGTERM close the window as its close
+button does (the answer being written is saved, the engine worker stopped) and the app exits
+with 130 / 143.
+
+Test hook: with ``PONDER_TEST_PROMPT`` set, the window sends that text once the model it
+opens at start (the settings' last model) has loaded — how the process-lifetime tests get a
+real window generating without driving it from inside.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ui.window import MainWindow
 
 #: When the renderer warm-up starts, after the window is shown.
 WARM_UP_DELAY_MS = 800
+TEST_PROMPT_ENV = "PONDER_TEST_PROMPT"
+_QUIT_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run(
@@ -52,11 +70,16 @@ def run(
     # After the history list is in (it opens on a pool thread): both need the GIL.
     QTimer.singleShot(WARM_UP_DELAY_MS, warm_up)
     if not self_test:
+        _send_test_prompt(window)
         if window.settings.last_model_path and os.path.exists(window.settings.last_model_path):
             window.load_model(window.settings.last_model_path)
-        code = int(app.exec())
+        quit_on_signal = _QuitOnSignal(window)
+        try:
+            code = int(app.exec())
+        finally:
+            quit_on_signal.uninstall()
         _settle_pool()
-        return code
+        return quit_on_signal.exit_code or code
 
     result = {"code": 1}
 
@@ -90,3 +113,66 @@ def _icon_path() -> Path | None:
     root = getattr(sys, "_MEIPASS", None) or Path(__file__).resolve().parent.parent
     path = Path(root) / "assets" / "ponder-256.png"
     return path if path.is_file() else None
+
+
+class _QuitOnSignal:
+    """SIGINT and SIGTERM close the window cleanly; the exit code is 128 + the signal.
+
+    Python runs a signal handler only when the main thread runs Python code, which Qt's event
+    loop in C++ may not do for a long while; the handler's wake-up byte (``set_wakeup_fd``) on
+    a socket that a :class:`QSocketNotifier` watches makes it run at once.
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        from PySide6.QtCore import QSocketNotifier
+
+        self.exit_code = 0
+        self._window = window
+        self._reader, self._writer = socket.socketpair()
+        for sock in (self._reader, self._writer):
+            sock.setblocking(False)
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        self._notifier = QSocketNotifier(self._reader.fileno(), QSocketNotifier.Type.Read)
+        self._notifier.activated.connect(self._on_notifier_activated)
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in _QUIT_SIGNALS}
+
+    def _on_notifier_activated(self) -> None:
+        try:
+            while self._reader.recv(512):
+                pass
+        except OSError:  # drained (BlockingIOError) or closed
+            pass
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self.exit_code:
+            return  # already closing
+        self.exit_code = 128 + signum
+        from PySide6.QtCore import QTimer
+        from PySide6.QtWidgets import QApplication
+
+        def close() -> None:
+            self._window.close()  # saves the answer being written, stops the worker
+            QApplication.exit(self.exit_code)
+
+        QTimer.singleShot(0, close)  # not inside the handler: it may interrupt any slot
+
+    def uninstall(self) -> None:
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        signal.set_wakeup_fd(self._previous_fd)
+        self._notifier.setEnabled(False)
+        self._reader.close()
+        self._writer.close()
+
+
+def _send_test_prompt(window: MainWindow) -> None:
+    """With ``PONDER_TEST_PROMPT`` set: send it once the first model has loaded (tests)."""
+    prompt = os.environ.get(TEST_PROMPT_ENV)
+    if not prompt:
+        return
+
+    def send(_info: Any) -> None:
+        window.bridge.model_loaded.disconnect(send)
+        window.send(prompt)
+
+    window.bridge.model_loaded.connect(send)
