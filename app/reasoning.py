@@ -20,7 +20,9 @@ The rules, shared by both (whitespace means :meth:`str.isspace`):
   is kept; whitespace at the end of what was fed so far is held back until something else
   follows it.
 * A stream that ends inside the reasoning has incomplete reasoning and an empty answer. A tag
-  that was cut off by the end of the stream is ordinary text.
+  that was cut off by the end of the stream is ordinary text, unless the stream was cut (the
+  token limit, a stop): then the model was in the middle of writing that tag, and the start
+  of it is dropped (no stray ``<|`` at the end of an answer cut by the token limit).
 
 Once the answer has started, reasoning tags are ordinary text.
 """
@@ -208,13 +210,17 @@ class ReasoningSplitter:
         self._run(self._hold + text, final=False)
         return self._take()
 
-    def finish(self) -> list[Segment]:
+    def finish(self, *, cut: bool = False) -> list[Segment]:
         """End of stream: release what was held back (a cut-off tag is plain text).
 
         Trailing whitespace is dropped. Calling it again returns nothing.
+
+        Args:
+            cut: the stream did not end by itself (the token limit, a stop): the start of a
+                tag held back at its end is dropped, not released as text.
         """
         if not self._finished:
-            self._run(self._hold, final=True)
+            self._run("" if cut else self._hold, final=True)
             self._hold = ""
             self._ws.clear()
             self._finished = True

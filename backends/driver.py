@@ -291,7 +291,8 @@ class Generation:
                 finish = FinishReason.LENGTH
                 break
 
-        for seg in self._splitter.finish():
+        cut = finish in (FinishReason.LENGTH, FinishReason.CANCELLED)
+        for seg in self._splitter.finish(cut=cut):
             yield from self._segment_events(seg.kind, seg.text, clock)
         end = time.perf_counter()
         if self._splitter.in_reasoning and clock.reasoning_end is None:

@@ -43,6 +43,7 @@ def main() -> int:
 
     from PySide6.QtWidgets import QApplication
 
+    from app.display_names import path_display_name
     from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
     from app.families import get_family
     from backends.base import ModelInfo
@@ -98,7 +99,7 @@ def main() -> int:
         user.answer.set_markdown(text)
         window.view.append_widget(user)
     widget = window.view.append_widget(MessageWidget("assistant", 2))
-    widget.set_model_name(Path(info.path).stem)  # as the window titles a live answer
+    widget.set_model_name(path_display_name(info.path))  # as the window titles a live answer
     window._active = _Active(1, _Null(), widget, 1024)  # type: ignore[arg-type]
     words = REASONING.split(" ")
     for i in range(0, len(words), 3):
@@ -351,7 +352,7 @@ def library_screenshots(window, out: Path, suffix: str, settle) -> None:  # type
     for column, thought, answer, status, seconds in sides:
         w = compare_message(0, column.holder)
         model = column.model()
-        w.set_model_name(model.path.stem if model else "")
+        w.set_model_name(model.name if model else "")
         column._holder_layout.insertWidget(0, w)
         trace = w.ensure_trace()
         trace.append(thought, tokens=60)

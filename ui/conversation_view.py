@@ -9,6 +9,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
+from app.display_names import ref_display_name
 from app.store.domain import Message, MessageStatus, Role
 from ui.message_view import MessageWidget
 
@@ -151,8 +152,9 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
                 collapse=True,
             )
         w.answer.set_markdown(message.content)
-        w.set_model_name(message.model.model_id if message.model else "")
-        w.set_stats(message.stats, message.model.model_id if message.model else "")
+        name = ref_display_name(message.model)
+        w.set_model_name(name)
+        w.set_stats(message.stats, name)
         if message.status is MessageStatus.INTERRUPTED:
             w.set_error("Interrupted — the app stopped before this answer was finished.")
         elif message.status is MessageStatus.ERROR:

@@ -30,18 +30,29 @@ TOKEN_HINT = (
 DISK_HINT = "Free some disk space, then press Resume: the part already downloaded is kept."
 NETWORK_HINT = "The connection was lost; the part already downloaded is kept. Resume continues it."
 RETRY_HINT = "Resume retries; the part already downloaded is kept."
+NOT_FOUND_HINT = (
+    "Hugging Face has no such repository or file: check its name; it may have been renamed, "
+    "removed or made private."
+)
+# Where there is no download to resume (a model card, a search, a download not started).
+DISK_HINT_AGAIN = "Free some disk space, then try again."
+NETWORK_HINT_AGAIN = "Check the internet connection, then try again."
+RETRY_HINT_AGAIN = "Try again in a moment."
 
 
-def error_hint(message: str) -> str:
-    """What the user can do about a failed download or hub request."""
+def error_hint(message: str, *, download: bool = False) -> str:
+    """What the user can do about a failed hub request, or (``download``) a failed download
+    that the Resume button can continue."""
     low = message.lower()
     if "401" in low or "403" in low or "gated" in low or "token" in low:
         return TOKEN_HINT
+    if "404" in low or "not found" in low:
+        return NOT_FOUND_HINT
     if "disk space" in low or "no space" in low:
-        return DISK_HINT
+        return DISK_HINT if download else DISK_HINT_AGAIN
     if any(w in low for w in ("reach", "connect", "network", "timeout", "timed out", "offline")):
-        return NETWORK_HINT
-    return RETRY_HINT
+        return NETWORK_HINT if download else NETWORK_HINT_AGAIN
+    return RETRY_HINT if download else RETRY_HINT_AGAIN
 
 
 def duration_text(seconds: float | None) -> str:
@@ -149,7 +160,7 @@ class DownloadRow(QFrame):
         self.load_button.setVisible(s is DownloadStatus.COMPLETED)
         self.clear_button.setVisible(s.finished)
         if s is DownloadStatus.FAILED:
-            self.hint.setText(error_hint(info.error or ""))
+            self.hint.setText(error_hint(info.error or "", download=True))
             self.hint.show()
         else:
             self.hint.clear()

@@ -241,12 +241,6 @@ class ModelCard(QWidget):
             self.about.setText(self._about_details(self.details))
         else:
             self.about.setText(self._about_entry(self.entry) + self._about_details(self.details))
-        n = len(self.details.variants)
-        self.status.setText(
-            f"{n} variant(s). Fit at {self.n_ctx:,} tokens of context; hover a badge for numbers."
-            if n
-            else "This repository has no GGUF or MLX model files."
-        )
         self._refit(select_recommended=True)
 
     def _on_fetch_failed(self, request: int, err: BaseException) -> None:
@@ -260,8 +254,15 @@ class ModelCard(QWidget):
         self._update_buttons()
 
     def _refit(self, *, select_recommended: bool = False) -> None:
+        """Fit badges (and the line that says at which context) for the chosen context."""
         if self.details is None:
             return
+        n = len(self.details.variants)
+        self.status.setText(
+            f"{n} variant(s). Fit at {self.n_ctx:,} tokens of context; hover a badge for numbers."
+            if n
+            else "This repository has no GGUF or MLX model files."
+        )
         selected = self.selected_variant()
         fits = [(v, v.fit(self.shape, self.n_ctx, self.machine)) for v in self.details.variants]
         wanted = self.entry.recommended_for(self.machine) if self.entry else None

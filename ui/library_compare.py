@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.display_names import distinct_names, path_display_name
 from app.events import Event, EventKind, Stats
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
@@ -134,9 +135,13 @@ class CompareColumn(QWidget):
     def set_models(self, models: list[LocalModel]) -> None:
         current = self.models.currentData()
         self.models.clear()
-        for m in models:
-            if m.usable:
-                self.models.addItem(f"{m.name} · {m.quant or '?'} · {gib(m.size)}", m)
+        usable = [m for m in models if m.usable]
+        names = distinct_names([(m.name, str(m.path)) for m in usable])
+        for m, name in zip(usable, names, strict=True):
+            self.models.addItem(f"{name} · {gib(m.size)}", m)
+            self.models.setItemData(
+                self.models.count() - 1, str(m.path), Qt.ItemDataRole.ToolTipRole
+            )
         for i in range(self.models.count()):
             if current is not None and self.models.itemData(i).path == current.path:
                 self.models.setCurrentIndex(i)
@@ -174,7 +179,7 @@ class CompareColumn(QWidget):
         if self.widget is not None:
             self.widget.deleteLater()
         self.widget = compare_message(recorder.message_id, self.holder)
-        self.widget.set_model_name(Path(params.model_path).stem)
+        self.widget.set_model_name(path_display_name(params.model_path))
         self.widget.set_streaming(True)
         self._holder_layout.insertWidget(0, self.widget)
         self.recorder = recorder
@@ -226,7 +231,7 @@ class CompareColumn(QWidget):
                         collapse=False,
                     )
                 info = self.bridge.info
-                w.set_stats(stats, Path(info.path).stem if info else "")
+                w.set_stats(stats, path_display_name(info.path) if info else "")
                 self.status.setText(stats_line(stats))
             elif kind is EventKind.ERROR:
                 w.set_error(event.text)

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
+from app.display_names import distinct_names
 from app.families import get_family
 from app.library.catalog import CatalogEntry
 from app.library.fit import FitEstimate, FitVerdict, MachineMemory, gib
@@ -202,10 +204,13 @@ def _local_tooltip(m: LocalModel) -> str:
 
 
 class LocalModelsModel(RowsModel[LocalModel]):
+    """Models on this machine; two that would look the same show their file names."""
+
     def __init__(self, parent: Any = None) -> None:
+        self._names: dict[Path, str] = {}
         super().__init__(
             [
-                _Column("Model", lambda m: m.name, tooltip=_local_tooltip),
+                _Column("Model", lambda m: self._names.get(m.path, m.name), tooltip=_local_tooltip),
                 _Column("Where", lambda m: SOURCE_LABELS[m.source], tooltip=lambda m: m.id),
                 _Column("Quant", lambda m: m.quant or ""),
                 _Column("Size", lambda m: size_text(m.size), sort=lambda m: m.size),
@@ -227,6 +232,11 @@ class LocalModelsModel(RowsModel[LocalModel]):
             ],
             parent,
         )
+
+    def set_items(self, items: Sequence[LocalModel]) -> None:
+        shown = distinct_names([(m.name, str(m.path)) for m in items])
+        self._names = {m.path: name for m, name in zip(items, shown, strict=True)}
+        super().set_items(items)
 
     def row_of_path(self, path: str) -> int:
         for i, m in enumerate(self._items):

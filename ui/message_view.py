@@ -328,7 +328,7 @@ class TraceWidget(QFrame):
         self.loop_keep = QToolButton(self.loop_banner)
         self.loop_keep.setText("Keep thinking")
         self.loop_keep.setToolTip("Dismiss; the model goes on thinking")
-        self.loop_keep.clicked.connect(self.loop_banner.hide)
+        self.loop_keep.clicked.connect(self._on_loop_keep_clicked)
         row.addWidget(self.loop_keep)
         self.loop_banner.hide()
         return self.loop_banner
@@ -346,10 +346,18 @@ class TraceWidget(QFrame):
         self.loop_passage.setText(f"\u201c{shown[:160]}\u201d" if shown else "")
         self.loop_passage.setVisible(bool(shown))
         self.loop_banner.show()
+        self.answer_now.hide()  # the banner has its own: one "Answer now" on screen
+
+    def _hide_loop(self) -> None:
+        self.loop_banner.hide()
+        self.answer_now.setVisible(self.live)
 
     def _on_loop_answer_now_clicked(self) -> None:
-        self.loop_banner.hide()
+        self._hide_loop()
         self.answer_now_clicked.emit()
+
+    def _on_loop_keep_clicked(self) -> None:
+        self._hide_loop()
 
     # -- streaming ------------------------------------------------------------------------
 
@@ -371,6 +379,7 @@ class TraceWidget(QFrame):
         if known is not None and known.ends_reasoning:
             self.end_reason = known
             self.loop_banner.hide()
+            self.answer_now.hide()  # the reasoning is over
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(f" [Ponder · {inject_label(reason)}]{text.rstrip()} ", self._injected)
@@ -534,6 +543,7 @@ class MessageWidget(QFrame):
                 "Show this answer beside another version of it (or the other model's answer)",
                 lambda: self.side_by_side_clicked.emit(self.message_id),
             )
+            self.copy_reasoning_button.setEnabled(False)  # until there is reasoning
             actions.addWidget(self.copy_reasoning_button)
             actions.addWidget(self.regenerate_button)
             actions.addWidget(self.side_by_side_button)
@@ -565,6 +575,7 @@ class MessageWidget(QFrame):
             self.trace = TraceWidget(self)
             self.trace.answer_now_clicked.connect(self.answer_now_clicked)
             self._layout.insertWidget(1, self.trace)
+            self.copy_reasoning_button.setEnabled(True)
         return self.trace
 
     def set_siblings(self, index: int, count: int, ids: tuple[int, ...] = ()) -> None:

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+import html
 
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
+
+from app.display_names import path_display_name
 from app.families import get_family
 from backends.base import ModelInfo
 
@@ -37,6 +47,10 @@ class ModelBar(QWidget):
         row.setContentsMargins(16, 8, 16, 4)
         self.name = QLabel("No model loaded", self)
         self.name.setObjectName("modelName")
+        # Long names and figures are cut rather than widening the window (and squeezing the
+        # sidebar when Settings opens); the tooltip has all of it.
+        self.name.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.name.setMinimumWidth(80)
         row.addWidget(self.name, 1)
         self.progress = QProgressBar(self)
         self.progress.setRange(0, 100)
@@ -70,6 +84,8 @@ class ModelBar(QWidget):
         self.unload_button.clicked.connect(self.unload_clicked)
         self.unload_button.hide()
         row.addWidget(self.unload_button)
+        self._idle_status = ""  # what the status says while nothing is being generated
+        self._generating = False
 
     def set_loading(self, path: str) -> None:
         self.name.setText(f"Loading {path.rsplit('/', 1)[-1]}…")
@@ -84,21 +100,21 @@ class ModelBar(QWidget):
         family = get_family(info.family_id)
         self.progress.hide()
         where = "GPU" if info.n_gpu_layers else "CPU"
-        self.name.setText(
-            f"<b>{info.name}</b> · {family.display_name} · {info.n_ctx:,} ctx · {where}"
-        )
+        name = html.escape(path_display_name(info.path))
+        self.name.setText(f"<b>{name}</b> · {family.display_name} · {info.n_ctx:,} ctx · {where}")
         self.name.setToolTip(
             f"{info.path}\narchitecture {info.architecture}, trained context {info.trained_context:,}\n"
             f"template: {info.template_source}, threads {info.n_threads}"
         )
         self.unload_button.show()
         self.serve_button.setVisible(info.backend != "remote")
-        self.status.setText("ready")
+        self._set_idle_status("ready")
 
     def set_failed(self, message: str) -> None:
         self.serve_button.hide()
         self.progress.hide()
         self.name.setText("No model loaded")
+        self._idle_status = message[:120]
         self.status.setText(message[:120])
         self.status.setToolTip(message)
         self.unload_button.hide()
@@ -115,7 +131,7 @@ class ModelBar(QWidget):
             else "Answer OpenAI-compatible requests on this computer (127.0.0.1) with the "
             "loaded model; they wait in line with your own messages"
         )
-        self.status.setText(f"API {_address(url)}" if url else "ready")
+        self._set_idle_status(f"API {_address(url)}" if url else "ready")
         self.status.setToolTip(url)
 
     def set_server_state(self, url: str, busy: bool, queued: int) -> None:
@@ -126,12 +142,27 @@ class ModelBar(QWidget):
         self.serve_button.hide()
         self.progress.hide()
         self.name.setText("No model loaded")
+        self._idle_status = ""
         self.status.setText("")
         self.memory.setText("")
         self.unload_button.hide()
 
     def set_status(self, text: str) -> None:
         self.status.setText(text)
+
+    def set_generating(self, generating: bool) -> None:
+        """An answer is being written (or no longer): the status says so, not "ready"."""
+        self._generating = generating
+        self._set_idle_status(self._idle_status)
+
+    def _set_idle_status(self, text: str) -> None:
+        self._idle_status = text
+        if not self._generating:
+            self.status.setText(text)
+        elif text in ("", "ready"):
+            self.status.setText("generating…")
+        else:
+            self.status.setText(f"{text} · generating…")
 
     def set_memory(self, rss_bytes: int | None) -> None:
         self.memory.setText(f"engine {_gib(rss_bytes)}" if rss_bytes else "")

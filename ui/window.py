@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.display_names import path_display_name, ref_display_name
 from app.errors import PonderError, StorageError
 from app.events import Event, EventKind
 from app.families import get_family
@@ -70,6 +71,8 @@ T = TypeVar("T")
 
 EMPTY_NO_MODEL = "Open a GGUF model to start (Ctrl+L), or find one in the Library (Ctrl+Shift+L)."
 EMPTY_READY = "Ask something. The model's reasoning streams above its answer."
+EMPTY_READY_PLAIN = "Ask something."  # a model that does not reason
+SIDEBAR_MIN_WIDTH = 200  # conversation titles stay readable
 
 
 class _Active:
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
         splitter.addWidget(self.sidebar)
         splitter.addWidget(center)
         splitter.setStretchFactor(1, 1)
+        splitter.setCollapsible(0, False)  # opening Settings must not squeeze the sidebar away
         splitter.setSizes([260, 940])
         self.stack = QStackedWidget(self)
         self.stack.addWidget(splitter)
@@ -215,6 +219,7 @@ class MainWindow(QMainWindow):
 
     def _build_sidebar(self) -> QWidget:
         side = QWidget(self)
+        side.setMinimumWidth(SIDEBAR_MIN_WIDTH)
         layout = QVBoxLayout(side)
         layout.setContentsMargins(8, 8, 0, 8)
         self.new_button = QPushButton("New chat", side)
@@ -368,7 +373,7 @@ class MainWindow(QMainWindow):
         self._open_request += 1  # a conversation still being read is not shown
         self.conversation_id = None
         self.view.clear()
-        self.view.set_empty_text(EMPTY_READY if self.bridge.info else EMPTY_NO_MODEL)
+        self.view.set_empty_text(self._empty_text())
         self.list_view.clearSelection()
         self.composer.edit.setFocus()
 
@@ -618,7 +623,18 @@ class MainWindow(QMainWindow):
         self.settings_panel.show_family(family)
         self.composer.set_family(family.supports_effort, family.reasons)
         if not self.view.widgets:
-            self.view.set_empty_text(EMPTY_READY)
+            self.view.set_empty_text(self._empty_text())
+
+    def _empty_text(self) -> str:
+        """What an empty chat says: how to start, and only mentions reasoning if it reasons."""
+        info = self.bridge.info
+        if info is None:
+            return EMPTY_NO_MODEL
+        return EMPTY_READY if get_family(info.family_id).reasons else EMPTY_READY_PLAIN
+
+    def _set_generating(self, generating: bool) -> None:
+        self.composer.set_generating(generating)
+        self.model_bar.set_generating(generating)
 
     def _on_bridge_load_failed(self, message: str) -> None:
         self.model_bar.set_failed(message)
@@ -668,7 +684,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Could not serve the model: {err}", 10000)
             return
         self.model_bar.set_serving(url)
-        name = self.bridge.info.name if self.bridge.info else "the model"
+        name = path_display_name(self.bridge.info.path) if self.bridge.info else "the model"
         where = (
             "other devices send the API key: Settings → Copy API key"
             if network
@@ -776,11 +792,11 @@ class MainWindow(QMainWindow):
     ) -> None:
         """Write an answer's rows on the database thread, then start it (``ready``)."""
         self._preparing = True
-        self.composer.set_generating(True)
+        self._set_generating(True)
 
         def failed(err: BaseException) -> None:
             self._preparing = False
-            self.composer.set_generating(False)
+            self._set_generating(False)
             if isinstance(err, PonderError):
                 QMessageBox.warning(self, failure, str(err))
             else:
@@ -802,12 +818,12 @@ class MainWindow(QMainWindow):
         )
         widget = MessageWidget("assistant", recorder.message_id)
         model = self._model_ref()
-        widget.set_model_name(model.model_id if model else "")
+        widget.set_model_name(ref_display_name(model))
         widget.set_streaming(True)
         self.view.append_widget(widget)
         rid = self.bridge.generate(request, sink=recorder.apply)
         self._active = _Active(rid, recorder, widget, thinking.budget)
-        self.composer.set_generating(True)
+        self._set_generating(True)
         self._ticker.start()
 
     def stop(self) -> None:
@@ -894,8 +910,7 @@ class MainWindow(QMainWindow):
                     stats.reasoning_tokens,
                     collapse=self.settings_panel.collapse.isChecked() and bool(w.answer.text),
                 )
-            info = self.bridge.info
-            w.set_stats(stats, Path(info.path).stem if info else "")
+            w.set_stats(stats, ref_display_name(self._model_ref()))
         elif kind is EventKind.DONE:
             if event.data.get("finish_reason") == "cancelled":
                 w.set_error("Stopped.")
@@ -924,7 +939,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Not saved: {active.recorder.write_error}", 10000)
         self._active = None
         self._ticker.stop()
-        self.composer.set_generating(False)
+        self._set_generating(False)
         self.refresh_conversations()
         cid = self.conversation_id
         if cid is None:

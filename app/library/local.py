@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.display_names import path_display_name
 from app.errors import ModelFileError
 from app.families import detect_family
 from app.library.errors import LibraryError, UnknownModelError
@@ -96,7 +97,8 @@ class LocalModel:
 
     @property
     def name(self) -> str:
-        return self.metadata.name if self.metadata else self.id.rsplit("/", 1)[-1]
+        """What the app calls it (:func:`app.display_names.display_name`)."""
+        return path_display_name(str(self.path), quant=self.quant)
 
     def fit(self, n_ctx: int | None = None, machine: MachineMemory | None = None) -> FitEstimate:
         """The fit estimate at ``n_ctx`` (default: min(trained context, 8192))."""

@@ -62,7 +62,7 @@ BITS_PER_WEIGHT: dict[str, float] = {
     "IQ1_M": 1.75, "IQ1_S": 1.56, "MXFP4": 4.25,
 }  # fmt: skip
 
-_QUANT_RE = re.compile(
+QUANT_RE = re.compile(
     r"(?<![A-Z0-9])(UD-)?"
     r"(I?Q[1-8](?:_[A-Z0-9]{1,3}){0,3}|BF16|F16|FP16|F32|FP32|MXFP4(?:_MOE)?|TQ[12]_0)"
     r"(?![A-Z0-9])"
@@ -85,7 +85,7 @@ def quant_from_name(name: str) -> str | None:
         stem = split.base
     elif stem.lower().endswith(".gguf"):
         stem = stem[: -len(".gguf")]
-    matches = _QUANT_RE.findall(stem.upper())
+    matches = QUANT_RE.findall(stem.upper())
     if not matches:
         return None
     prefix, quant = matches[-1]  # the last one: names like "Q8-finetune-Q4_K_M" end with it

@@ -60,7 +60,8 @@ def test_budgeted_trace_streams_collapses_and_answer_follows(qtbot, window: Main
     assert answer.answer.text.strip(), "the answer follows the capped reasoning"
     assert answer.trace.body.isHidden(), "the trace collapsed when the answer started"
     assert answer.footer.isVisible() and "tok/s" in answer.footer.text()
-    assert answer.title.text() == "SmolLM2-135M-Instruct.Q4_1"  # the model that wrote it
+    assert answer.title.text() == "SmolLM2-135M-Instruct Q4_1"  # the model that wrote it
+    assert answer.copy_reasoning_button.isEnabled()
     assert "SmolLM2" not in answer.footer.text()  # said once, in the title
     # Saved in the history, reasoning and answer apart.
     convs = window.store.list_conversations()

@@ -347,6 +347,31 @@ def test_cut_off_answer_close_tag_is_text_at_finish() -> None:
     assert result.content == "Hi <|ret"
 
 
+def test_an_answer_cut_inside_its_close_tag_ends_without_the_start_of_the_tag() -> None:
+    """Issue 14: a Stratos answer cut at the token limit ended in a stray ``<|``."""
+    for tail in ("<|", "<|end_of", "<|end_of_solution|"):
+        splitter = ReasoningSplitter(STRATOS)
+        out = splitter.feed("<|begin_of_thought|>t<|end_of_thought|>\n\n<|begin_of_solution|>")
+        out += splitter.feed("The answer is 42. ")
+        out += splitter.feed(tail)
+        out += splitter.finish(cut=True)
+        content = "".join(s.text for s in out if s.kind is SegmentKind.CONTENT)
+        assert content == "The answer is 42.", tail
+
+
+def test_reasoning_cut_inside_its_close_tag_ends_without_the_start_of_the_tag() -> None:
+    splitter = ReasoningSplitter(THINK, prefilled=True)
+    out = splitter.feed("Still thinking </thi") + splitter.finish(cut=True)
+    assert texts(out) == [("reasoning", "Still thinking")]
+    assert splitter.state is INCOMPLETE
+
+
+def test_cut_drops_only_what_was_held_back() -> None:
+    splitter = ReasoningSplitter(HARMONY)
+    out = splitter.feed("<|channel|>final<|message|>a <b> |c") + splitter.finish(cut=True)
+    assert texts(out) == [("content", "a <b> |c")]
+
+
 def test_stream_ending_inside_reasoning_has_no_content() -> None:
     splitter = ReasoningSplitter(THINK)
     segments = splitter.feed("<think>\nLet me think. The answer might be 4") + splitter.finish()
@@ -600,3 +625,26 @@ def test_incremental_matches_reference(name: str, data: st.DataObject, prefilled
         check_well_formed(result, text)
         end = [s for s in result.segments if s.kind is SegmentKind.REASONING_END]
         assert end == whole_end, how
+
+
+@pytest.mark.parametrize("name", sorted(PROPERTY_FORMATS))
+@settings(max_examples=150, deadline=None)
+@given(data=st.data(), prefilled=st.booleans())
+def test_a_cut_stream_gives_what_a_whole_one_does_less_a_cut_off_tag(
+    name: str, data: st.DataObject, prefilled: bool
+) -> None:
+    """``finish(cut=True)`` only leaves out a tag's start held back at the end, never more."""
+    fmt = PROPERTY_FORMATS[name]
+    text, chunks = data.draw(CASES[name], label="text, chunks")
+    whole = run(fmt, chunks, prefilled=prefilled)
+    splitter = ReasoningSplitter(fmt, prefilled=prefilled)
+    segments = [s for chunk in chunks for s in splitter.feed(chunk)]
+    segments += splitter.finish(cut=True)
+    reasoning = "".join(s.text for s in segments if s.kind is SegmentKind.REASONING)
+    content = "".join(s.text for s in segments if s.kind is SegmentKind.CONTENT)
+    assert whole.reasoning.startswith(reasoning) and whole.content.startswith(content)
+    dropped = whole.reasoning[len(reasoning) :] + whole.content[len(content) :]
+    held = [t[:k] for t in all_tags(fmt) for k in range(1, len(t))]
+    assert dropped == "" or dropped.strip() in held, dropped
+    if not any(text.rstrip().endswith(h) for h in held):
+        assert (reasoning, content) == (whole.reasoning, whole.content)

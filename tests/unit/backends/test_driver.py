@@ -169,6 +169,27 @@ def test_a_token_limit_leaves_room_for_the_answer() -> None:
     assert 600 - 64 - 60 <= stats.reasoning_tokens <= 600 - 64
 
 
+def test_a_stratos_answer_cut_by_the_token_limit_has_no_stray_tag_start() -> None:
+    """Issue 14: the answer ended in ``<|``, the start of ``<|end_of_solution|>`` (tags are
+    several tokens in these models' vocabularies, as in the scripted one)."""
+    answer = "The answer is 42, since six times seven is forty-two. " * 4
+    stratos = ChatTemplate((TEMPLATES / "synthetic-stratos.jinja").read_text(encoding="utf-8"))
+    written = "<|begin_of_thought|>Six sevens.<|end_of_thought|>\n\n<|begin_of_solution|>" + answer
+    for tail in ("<|", "<|end_of_sol"):
+        model = ScriptedModel(
+            "Six sevens.",
+            "<|begin_of_solution|>" + answer + "<|end_of_solution|>",
+            open_tag="<|begin_of_thought|>",
+            close_tag="<|end_of_thought|>",
+        )
+        events = run(
+            model, ask(max_tokens=len(written) + len(tail)), template=stratos, family="stratos"
+        )
+        assert stats_of(events).finish_reason is FinishReason.LENGTH
+        assert texts(events, EventKind.CONTENT) == answer.strip(), tail
+        assert texts(events, EventKind.REASONING) == "Six sevens."
+
+
 def test_a_token_limit_that_the_reasoning_stays_under_changes_nothing() -> None:
     events = run(ScriptedModel(REASONING, ANSWER), ask(max_tokens=2000))
     assert not [e for e in events if e.kind is EventKind.INJECTED]
