@@ -15,17 +15,27 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import app
+from app.errors import StorageError
 from app.store.domain import Conversation, Message, MessageStatus, Role
 from app.store.store import Store
 
+log = logging.getLogger(__name__)
+
 FORMAT_NAME = "ponder.history"
 FORMAT_VERSION = 1
+
+T = TypeVar("T")
+
+#: What reading a damaged conversation raises: a storage error, or a value the database
+#: holds that is not what Ponder wrote (a bad date, an unknown status, broken JSON).
+DAMAGE_ERRORS = (StorageError, ValueError, KeyError, TypeError, AttributeError)
 
 
 class Markers(enum.Enum):
@@ -37,10 +47,37 @@ class Markers(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ExportCounts:
-    """How many conversations were written, and how many were left out (nothing usable)."""
+    """How many conversations were written, and how many were left out.
+
+    Attributes:
+        written: conversations in the export.
+        skipped: left out because nothing usable was left (distillation records).
+        damaged: ``(id, reason)`` of conversations that could not be read; the others were
+            exported all the same.
+    """
 
     written: int
     skipped: int
+    damaged: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass
+class _Reader:
+    """Reads each conversation, noting (not raising) the ones that cannot be read."""
+
+    damaged: list[tuple[int, str]] = field(default_factory=list)
+
+    def read(self, cid: int, load: Callable[[int], T]) -> T | None:
+        """``load(cid)``, or ``None`` (noted) when the conversation is damaged."""
+        try:
+            return load(cid)
+        except DAMAGE_ERRORS as err:
+            log.warning("conversation %d left out of the export: %r", cid, err)
+            self.damaged.append((cid, str(err) or type(err).__name__))
+            return None
+
+    def counts(self, written: int, skipped: int = 0) -> ExportCounts:
+        return ExportCounts(written, skipped, tuple(self.damaged))
 
 
 def all_ids(store: Store) -> list[int]:
@@ -90,13 +127,19 @@ def conversation_markdown(conversation: Conversation, path: Sequence[Message]) -
 
 
 def write_markdown(store: Store, ids: Iterable[int], out: TextIO) -> ExportCounts:
+    reader = _Reader()
     written = 0
     for cid in ids:
+        text = reader.read(
+            cid, lambda c: conversation_markdown(store.get_conversation(c), store.active_path(c))
+        )
+        if text is None:
+            continue
         if written:
             out.write("\n---\n\n")
-        out.write(conversation_markdown(store.get_conversation(cid), store.active_path(cid)))
+        out.write(text)
         written += 1
-    return ExportCounts(written, 0)
+    return reader.counts(written)
 
 
 # JSON (full fidelity) ----------------------------------------------------------------------
@@ -148,13 +191,21 @@ def write_json(store: Store, ids: Iterable[int], out: TextIO) -> ExportCounts:
         "exported_at": datetime.now(UTC).isoformat(),
     }
     out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "conversations": [\n')
+    reader = _Reader()
     written = 0
     for cid in ids:
-        doc = conversation_json(store.get_conversation(cid), store.messages(cid))
-        out.write((",\n" if written else "") + json.dumps(doc, ensure_ascii=False))
+        line = reader.read(
+            cid,
+            lambda c: json.dumps(
+                conversation_json(store.get_conversation(c), store.messages(c)), ensure_ascii=False
+            ),
+        )
+        if line is None:
+            continue
+        out.write((",\n" if written else "") + line)
         written += 1
     out.write("\n]}\n")
-    return ExportCounts(written, 0)
+    return reader.counts(written)
 
 
 # Distillation JSONL ------------------------------------------------------------------------
@@ -209,26 +260,29 @@ def write_sharegpt(
     markers: Markers = Markers.THINK,
     complete_only: bool = False,
 ) -> ExportCounts:
+    reader = _Reader()
     written = skipped = 0
-    for record in _records(store, ids, markers, complete_only):
+    for cid in ids:
+        read = reader.read(
+            cid,
+            lambda c: [
+                sharegpt_record(
+                    store.get_conversation(c),
+                    store.active_path(c),
+                    markers=markers,
+                    complete_only=complete_only,
+                )
+            ],
+        )
+        if read is None:
+            continue
+        (record,) = read
         if record is None:
             skipped += 1
             continue
         out.write(json.dumps(record, ensure_ascii=False) + "\n")
         written += 1
-    return ExportCounts(written, skipped)
-
-
-def _records(
-    store: Store, ids: Iterable[int], markers: Markers, complete_only: bool
-) -> Iterator[dict[str, Any] | None]:
-    for cid in ids:
-        yield sharegpt_record(
-            store.get_conversation(cid),
-            store.active_path(cid),
-            markers=markers,
-            complete_only=complete_only,
-        )
+    return reader.counts(written, skipped)
 
 
 def _local(moment: datetime) -> str:
