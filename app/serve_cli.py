@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from app.cli_args import non_negative_int, positive_int, resolve_model_arg
 from app.errors import PonderError
+from app.terminal import safe_text
 
 if TYPE_CHECKING:
     from app.api_history import ApiHistory
@@ -133,6 +134,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     service: EngineService | None = None
     history: ApiHistory | None = None
+    typed = args.model  # a library id or path: requests may name the model so, too
     try:
         params = _load_params(args)
         sock = bind_socket(args.host, args.port)  # before loading: a busy port fails fast
@@ -144,6 +146,7 @@ def run_serve(args: argparse.Namespace) -> int:
             service,
             api_key=api_key,
             cors_origins=args.cors_origin,
+            model_aliases=[typed],
             queue_limit=args.queue_limit,
             max_body_bytes=DEFAULT_MAX_BODY_BYTES,
             trusted_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
@@ -152,7 +155,8 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         server = make_server(app, log_level="info", access_log=True, own_logging=True)
         url = url_for(args.host, int(sock.getsockname()[1]))
-        print(f"Serving {service.model_id} at {url}/v1 (Ctrl+C to stop)", file=sys.stderr)
+        shown = safe_text(service.model_id)
+        print(f"Serving {shown} at {url}/v1 (Ctrl+C to stop)", file=sys.stderr)
         if api_key:
             print("Clients must send 'Authorization: Bearer <your API key>'.", file=sys.stderr)
         if history is not None:
@@ -167,7 +171,7 @@ def run_serve(args: argparse.Namespace) -> int:
             sock.close()
         return 0
     except PonderError as err:
-        print(f"ponder: {err}", file=sys.stderr)
+        print(f"ponder: {safe_text(str(err))}", file=sys.stderr)
         return 1
     finally:
         if service is not None:
@@ -203,4 +207,7 @@ def _load(service: EngineService) -> None:
         if show:
             sys.stderr.write("\r\x1b[K")
     name = info.name or service.model_id
-    print(f"loaded {name} ({info.architecture}, context {info.n_ctx} tokens)", file=sys.stderr)
+    print(
+        f"loaded {safe_text(name)} ({safe_text(info.architecture)}, context {info.n_ctx} tokens)",
+        file=sys.stderr,
+    )
