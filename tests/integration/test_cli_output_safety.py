@@ -305,3 +305,49 @@ def test_model_names_from_files_are_shown_not_obeyed(home: Path, tmp_path: Path)
         assert ESC.encode() not in done.stdout + done.stderr
         assert b"\x07" not in done.stdout + done.stderr
     assert b"evil\\x1b[2J\\x1b]52;c;eA==\\x07" in listed.stdout
+
+
+def _chat_against(server_url: str, home: Path, stdout: int) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), PONDER_HOME=str(home))
+    argv = ["chat", "--endpoint", server_url, "--model", "tiny", "-p", "Hi", "--no-save"]
+    return subprocess.Popen(
+        [sys.executable, "-m", "app", *argv],
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
+    )
+
+
+def test_a_models_answer_is_escaped_on_a_terminal_and_raw_in_a_pipe(home: Path) -> None:
+    import pty
+
+    from tests.support.sse_server import DONE, ScriptedServer, chunk, sse
+
+    answer = f"Hello{CLIPBOARD} world{CLEAR}"
+    with ScriptedServer(lambda body: sse(chunk(answer), chunk(finish="stop"), DONE)) as server:
+        master, slave = pty.openpty()
+        try:
+            with _chat_against(server.url, home, slave) as proc:
+                os.close(slave)
+                seen = b""
+                while True:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:  # EIO: the terminal's other end closed
+                        break
+                    if not data:
+                        break
+                    seen += data
+                assert proc.wait(timeout=120) == 0
+        finally:
+            os.close(master)
+        shown = seen.decode()
+        assert "Hello\\x1b]52;c;" in shown and "world\\x1b[2J" in shown
+        assert CLIPBOARD not in shown and CLEAR not in shown
+
+        piped = _chat_against(server.url, home, subprocess.PIPE)
+        out, err = piped.communicate(timeout=120)
+        assert piped.returncode == 0, err
+        assert out.decode().startswith(answer)  # the user asked for the answer's bytes
