@@ -44,7 +44,7 @@ def import_file(store: Store, path: Path) -> list[int]:
     except RecursionError as err:
         raise _not_an_export(path, f"it is nested more than {MAX_DEPTH} levels deep") from err
     except ValueError as err:  # an integer of thousands of digits (int_max_str_digits)
-        raise _not_an_export(path, f"it holds a number Ponder cannot read ({err})") from err
+        raise _not_an_export(path, "it holds a number with thousands of digits") from err
     return import_document(store, data, source=str(path))
 
 
