@@ -141,7 +141,7 @@ def run_serve(args: argparse.Namespace) -> int:
         service = EngineService(params, model_id=args.model_name)
         _load(service)
         if args.save_history:
-            history = _history(service)
+            history = _history(service)  # None when the history cannot be used (warned)
         app = create_app(
             service,
             api_key=api_key,
@@ -180,9 +180,14 @@ def run_serve(args: argparse.Namespace) -> int:
             history.close()
 
 
-def _history(service: EngineService) -> ApiHistory:
-    """The saver, with the store opened now: a damaged database is reported before serving."""
+def _history(service: EngineService) -> ApiHistory | None:
+    """The saver, with the store opened now, so that a problem is reported before serving.
+
+    A history that cannot be used (read-only, unwritable, not a database) never keeps the
+    server from answering: history is off for the run, with one warning.
+    """
     from app.api_history import ApiHistory
+    from app.errors import StorageError
     from app.store import ModelRef, open_store
 
     path = service.params.model_path
@@ -192,7 +197,15 @@ def _history(service: EngineService) -> ApiHistory:
         size = None
     model = ModelRef(service.model_id, None, size, path)
     history = ApiHistory(open_store, model=model)
-    history.open()
+    try:
+        with open_store(read_only_ok=True) as probe:
+            if probe.read_only:
+                raise StorageError(f"the history database {probe.path} is read-only")
+        history.open()
+    except StorageError as err:
+        history.close()
+        print(f"ponder: history is off for this run: {safe_text(str(err))}", file=sys.stderr)
+        return None
     return history
 
 

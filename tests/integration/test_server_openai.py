@@ -490,6 +490,21 @@ def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
         assert httpx.get(url + "/v1/models").status_code == 401
 
 
+def test_ponder_serve_answers_when_the_history_is_not_a_database(
+    smollm2: Path, ponder_home: Path
+) -> None:
+    from app.paths import database_path
+
+    database_path().write_bytes(b"my notes, not a database\n" * 8)
+    with ponder_serve("--model", str(smollm2), "--save-history") as (url, lines):
+        with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
+            answer = client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=4)
+        assert answer.choices[0].message.content is not None
+    warnings = [line for line in lines if "history is off for this run" in line]
+    assert len(warnings) == 1 and "is not an SQLite database" in warnings[0], lines
+    assert not any("saved in the history" in line for line in lines)
+
+
 def test_ponder_serve_a_library_id_and_save_the_chats(smollm2: Path, ponder_home: Path) -> None:
     from app.library import add_user_path, list_local_models
     from app.store import open_store
