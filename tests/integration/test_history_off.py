@@ -74,6 +74,17 @@ def test_chat_answers_with_a_read_only_database(smollm2: Path, saved: Path) -> N
     assert saved.read_bytes() == before
 
 
+def test_chat_continues_a_conversation_from_a_read_only_database(
+    smollm2: Path, saved: Path
+) -> None:
+    with read_only(saved):
+        done = ponder(
+            "chat", "--model", str(smollm2), "--continue", "1", "--prompt", "Say it again.",
+            "--max-tokens", "8", "--temperature", "0", "--ctx", "512", home=saved.parents[1],
+        )  # fmt: skip
+    assert "read-only" in _assert_answered_with_history_off(done)
+
+
 def test_chat_answers_with_an_unwritable_ponder_home(smollm2: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
