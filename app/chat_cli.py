@@ -24,6 +24,7 @@ from app.request import (
     ThinkingControl,
     ThinkMode,
 )
+from app.terminal import safe_json, safe_text
 
 DIM = "\x1b[2m"
 ITALIC = "\x1b[3m"
@@ -120,7 +121,13 @@ class TurnResult:
 
 
 class HumanPrinter:
-    """Reasoning dimmed under a "Thinking…" header, then the answer, then one stats line."""
+    """Reasoning dimmed under a "Thinking…" header, then the answer, then one stats line.
+
+    On a terminal, the model's text is shown with its control characters escaped
+    (:func:`app.terminal.safe_text`): a model cannot clear the screen or write the clipboard.
+    Piped to another program, the answer is written as the model gave it (the user asked for
+    its bytes; ``--json`` escapes them as JSON does).
+    """
 
     def __init__(self, out: TextIO, err: TextIO) -> None:
         self.out = out
@@ -130,7 +137,10 @@ class HumanPrinter:
         self._printed_answer = False
 
     def _style(self, text: str, style: str) -> str:
-        return f"{style}{text}{RESET}" if self.color else text
+        return f"{style}{safe_text(text)}{RESET}" if self.color else text
+
+    def _shown(self, text: str) -> str:
+        return safe_text(text) if self.color else text
 
     def __call__(self, event: Event) -> None:
         kind = event.kind
@@ -146,7 +156,7 @@ class HumanPrinter:
             if self._in_reasoning:
                 self.out.write("\n\n")
                 self._in_reasoning = False
-            self.out.write(event.text)
+            self.out.write(self._shown(event.text))
             self._printed_answer = True
         elif kind is EventKind.CONTEXT_TRUNCATED:
             n = event.data.get("dropped_messages", 0)
@@ -155,9 +165,9 @@ class HumanPrinter:
             if self.color and self._in_reasoning:  # on a terminal: not mid-line of the trace
                 self.out.write("\n")
                 self.out.flush()
-            self.err.write(loop_warning(event) + "\n")
+            self.err.write(safe_text(loop_warning(event)) + "\n")
         elif kind is EventKind.WARNING:
-            self.err.write(f"warning: {event.text}\n")
+            self.err.write(f"warning: {safe_text(event.text)}\n")
         elif kind is EventKind.STATS and event.stats is not None:
             self.out.write("\n" + self._style(format_stats(event.stats), DIM) + "\n")
         elif kind is EventKind.ERROR:
@@ -198,7 +208,7 @@ class JsonPrinter:
     def __call__(self, event: Event) -> None:
         if event.kind in (EventKind.LOAD_PROGRESS, EventKind.LOADED):
             return
-        self.out.write(json.dumps(event.to_json_dict(), ensure_ascii=False) + "\n")
+        self.out.write(safe_json(event.to_json_dict()) + "\n")
         self.out.flush()
 
 
@@ -273,7 +283,13 @@ def run_turn(client: Any, request: GenerationRequest, emit: Callable[[Event], No
 
 
 class History:
-    """Saves the chat as it streams (unless --no-save); a storage failure never loses the answer."""
+    """Saves the chat as it streams (unless --no-save); a storage failure never loses the answer.
+
+    A history that cannot be opened or written (a read-only database, an unwritable
+    ``PONDER_HOME``, a file that is not a database) turns history off for the run, with one
+    warning on stderr; the answer is given all the same. Only ``--continue`` needs the
+    history: it fails when the conversation cannot be read.
+    """
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.store: Any = None
@@ -284,9 +300,16 @@ class History:
         self._model: Any = None
         if args.no_save and not args.continue_id:
             return
+        from app.errors import StorageError
         from app.store import open_store
 
-        self.store = open_store()
+        try:
+            self.store = open_store(read_only_ok=True)
+        except StorageError as err:
+            if args.continue_id:
+                raise
+            self._disable(err)
+            return
         if args.continue_id:
             from app.history_cli import parse_id
 
@@ -310,6 +333,13 @@ class History:
         if args.no_save:
             self.store.close()
             self.store = None
+        elif self.store.read_only:
+            self._disable(StorageError(f"the history database {self.store.path} is read-only"))
+
+    @property
+    def saving(self) -> bool:
+        """Whether this run's chat is being saved."""
+        return self.store is not None
 
     def set_model(self, path: str, size: int, name: str | None = None) -> None:
         from app.store import ModelRef
@@ -350,7 +380,7 @@ class History:
         self.recorder = None
 
     def _disable(self, err: PonderError) -> None:
-        print(f"ponder: not saved to history: {err}", file=sys.stderr)
+        print(f"ponder: history is off for this run: {safe_text(str(err))}", file=sys.stderr)
         self.recorder = None
         if self.store is not None:
             self.store.close()
@@ -442,13 +472,13 @@ def run_chat(args: argparse.Namespace) -> int:
         result = _turn(client, args, emit, history, prompt)
         if result.error:
             if not args.json:
-                print(f"ponder: {result.error}", file=sys.stderr)
+                print(f"ponder: {safe_text(result.error)}", file=sys.stderr)
             return 1
         return 0
     except PonderError as err:
         if args.json:
             print(json.dumps({"type": "error", "message": str(err)}, ensure_ascii=False))
-        print(f"ponder: {err}", file=sys.stderr)
+        print(f"ponder: {safe_text(str(err))}", file=sys.stderr)
         return 2 if isinstance(err, ContextSizeError) else 1
     finally:
         signal.signal(signal.SIGTERM, previous_term)
@@ -472,7 +502,7 @@ def _turn(
     history.begin(
         text, GenerationSettings(request.sampling, request.thinking, args.max_tokens, args.seed)
     )
-    cid = history.conversation_id
+    cid = history.conversation_id if history.saving else None
 
     def emit_and_save(event: Event) -> None:
         history.apply(event)
@@ -489,7 +519,7 @@ def _turn(
             *messages,
             ChatMessage("assistant", result.content, result.reasoning or None),
         ]
-    if cid is not None and not args.json:
+    if cid is not None and history.saving and not args.json:
         print(f"saved as conversation {cid} (ponder chat --continue {cid})", file=sys.stderr)
     if result.terminated:
         raise SystemExit(128 + signal.SIGTERM)
@@ -515,7 +545,7 @@ def _repl(
             return 0
         result = _turn(client, args, emit, history, line)
         if result.error:
-            print(f"ponder: {result.error}", file=sys.stderr)
+            print(f"ponder: {safe_text(result.error)}", file=sys.stderr)
             if not client.alive:
                 for event in client.restart():
                     if event.kind is EventKind.ERROR:

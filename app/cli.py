@@ -1,6 +1,7 @@
 """The ``ponder`` command: the GUI when run bare, subcommands for the terminal.
 
-Exit codes: 0 success, 2 usage error, 1 any other failure (one clear line on stderr).
+Exit codes: 0 success, 2 usage error, 1 any other failure (one clear line on stderr), 141 when
+the program reading the output stopped reading (``ponder models catalog | head -3``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from app import __version__
 from app.template_sandbox import RENDERER_ARG
+from app.terminal import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,7 +75,7 @@ def main(argv: Sequence[str] | None = None, *, run_gui: GuiRunner | None = None)
                 return 2
             return int(run_gui(args))
         handler = args.handler
-        return int(handler(args))
+        return run_cli(lambda: int(handler(args)))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -3,13 +3,18 @@
 ``app.cli`` registers the sub-command with :func:`add_history_parser` and runs it with
 :func:`run_history`. Conversation ids are the integers shown by ``list`` (``#12`` works too).
 Exit status: 0 on success, 1 on failure with one line on stderr (no traceback for bad input).
+
+Text from the database (titles, messages) is printed with its control characters shown as
+escapes (:func:`app.terminal.safe_text`): an imported title cannot command the terminal. Only
+``export --out -`` writes the conversations' bytes as they are. ``list``, ``show``, ``search``
+and ``export`` also work on a history database that cannot be written (opened read-only).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
@@ -20,19 +25,22 @@ from typing import Any, TextIO
 from app.errors import PonderError
 from app.store import Store, open_store
 from app.store.domain import ConversationSummary, SearchHit
+from app.store.errors import NotFoundError
 from app.store.export import (
+    DAMAGE_ERRORS,
     ExportCounts,
     Markers,
     all_ids,
     conversation_json,
     conversation_markdown,
-    export_file,
     left_out_note,
     write_json,
     write_markdown,
     write_sharegpt,
 )
 from app.store.importer import import_file
+from app.terminal import run_cli, safe_json, safe_text
+from app.user_files import open_output
 
 
 class _BadInputError(PonderError):
@@ -92,6 +100,9 @@ def add_history_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
         "by default they are left out with the turns after them",
     )
     p.add_argument("--out", required=True, metavar="PATH", help="the file to write ('-': stdout)")
+    p.add_argument(
+        "--force", action="store_true", help="replace the --out file if it exists, without asking"
+    )
 
     p = sub.add_parser("import", help="import a JSON export (as new conversations)")
     p.add_argument("file", metavar="FILE")
@@ -100,14 +111,13 @@ def add_history_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
 def run_history(args: argparse.Namespace) -> int:
     """Run a parsed ``history`` command; returns the exit status."""
     command: Callable[[Store, argparse.Namespace], None] = _COMMANDS[args.history_command]
+    reading = args.history_command in _READING
     try:
-        with open_store() as store:
+        with open_store(read_only_ok=reading) as store:
             command(store, args)
     except PonderError as err:
-        print(f"ponder history: {err}", file=sys.stderr)
+        print(f"ponder history: {safe_text(str(err))}", file=sys.stderr)
         return 1
-    except BrokenPipeError:
-        return 0
     return 0
 
 
@@ -122,7 +132,8 @@ def _list(store: Store, args: argparse.Namespace) -> None:
     width = max(len(str(c.id)) for c in items)
     for c in items:
         flags = ("*" if c.pinned else " ") + ("a" if c.archived else " ")
-        print(f"{c.id:>{width}} {flags} {_local(c.updated_at)}  {c.title or '(untitled)'}")
+        title = safe_text(c.title or "(untitled)")
+        print(f"{c.id:>{width}} {flags} {_local(c.updated_at)}  {title}")
 
 
 def _show(store: Store, args: argparse.Namespace) -> None:
@@ -132,7 +143,7 @@ def _show(store: Store, args: argparse.Namespace) -> None:
         _print_json(conversation_json(conversation, store.messages(cid)))
         return
     path = store.active_path(cid)
-    print(conversation_markdown(conversation, path), end="")
+    print(safe_text(conversation_markdown(conversation, path)), end="")
     branches = [m for m in path if len(m.sibling_ids) > 1]
     for m in branches:
         print(
@@ -151,8 +162,9 @@ def _search(store: Store, args: argparse.Namespace) -> None:
         return
     for h in hits:
         where = "title" if h.message_id is None else f"{h.field} of message {h.message_id}"
-        print(f"{h.conversation_id}  {h.conversation_title or '(untitled)'}  [{where}]")
-        print(f"    {h.snippet}")
+        title = safe_text(h.conversation_title or "(untitled)")
+        print(f"{h.conversation_id}  {title}  [{where}]")
+        print(f"    {safe_text(h.snippet)}")
 
 
 def _rename(store: Store, args: argparse.Namespace) -> None:
@@ -175,9 +187,14 @@ def _export(store: Store, args: argparse.Namespace) -> None:
     if args.all == bool(args.ids):
         raise _BadInputError("Give conversation IDs or --all (not both).")
     ids = all_ids(store) if args.all else [parse_id(i) for i in args.ids]
-    for cid in ids:
-        store.get_conversation(cid)
-    with _output(args.out) as out:
+    for cid in ids:  # an unknown ID fails before anything is written
+        try:
+            store.get_conversation(cid)
+        except NotFoundError:
+            raise
+        except DAMAGE_ERRORS:
+            pass  # damaged: the export leaves it out and says so
+    with _output(args.out, args.force) as out:
         counts: ExportCounts
         if args.format == "md":
             counts = write_markdown(store, ids, out)
@@ -195,6 +212,11 @@ def _export(store: Store, args: argparse.Namespace) -> None:
     where = "standard output" if args.out == "-" else args.out
     note = left_out_note(counts)
     print(f"Exported {counts.written} conversation(s) to {where}. {note}".rstrip(), file=sys.stderr)
+    for cid, reason in counts.damaged:
+        print(
+            f"ponder history: skipped conversation {cid}: it is damaged ({safe_text(reason)}).",
+            file=sys.stderr,
+        )
 
 
 def _import(store: Store, args: argparse.Namespace) -> None:
@@ -212,23 +234,40 @@ _COMMANDS: dict[str, Callable[[Store, argparse.Namespace], None]] = {
     "export": _export,
     "import": _import,
 }
+_READING = frozenset({"list", "show", "search", "export"})
+
+
+_ID = re.compile(r"[0-9]{1,18}")
 
 
 def parse_id(text: str) -> int:
+    """A conversation ID as typed: ``12`` or ``#12`` (ASCII digits; not ``²`` or ``١``)."""
     value = text.strip().removeprefix("#")
-    if not value.isdigit():
-        raise _BadInputError(f"'{text}' is not a conversation ID (IDs are numbers; see 'list').")
+    if not _ID.fullmatch(value):
+        shown = safe_text(text)
+        raise _BadInputError(f"'{shown}' is not a conversation ID (IDs are numbers; see 'list').")
     return int(value)
 
 
 @contextlib.contextmanager
-def _output(target: str) -> Iterator[TextIO]:
-    """The export's destination; a file appears only complete (written aside, then moved)."""
+def _output(target: str, force: bool) -> Iterator[TextIO]:
+    """The export's destination (see :func:`app.user_files.open_output`)."""
     if target == "-":
         yield sys.stdout
         return
-    with export_file(Path(target)) as handle:
+    with open_output(target, force=force, confirm=_confirm_replace) as handle:
         yield handle
+
+
+def _confirm_replace(path: Path) -> bool:
+    """On a terminal, ask before replacing a file; elsewhere refuse (--force says yes)."""
+    if not (sys.stdin.isatty() and sys.stderr.isatty()):
+        return False
+    try:
+        answer = input(f"{safe_text(str(path))} exists. Replace it? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def _summary_json(c: ConversationSummary) -> dict[str, Any]:
@@ -245,8 +284,7 @@ def _hit_json(h: SearchHit) -> dict[str, Any]:
 
 
 def _print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    sys.stdout.write(safe_json(data, indent=2) + "\n")
 
 
 def _local(moment: datetime) -> str:
@@ -257,7 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m app.history_cli history ...`` (the same as ``ponder history ...``)."""
     parser = argparse.ArgumentParser(prog="ponder")
     add_history_parser(parser.add_subparsers(dest="command", required=True))
-    return run_history(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    return run_cli(lambda: run_history(args))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@ Actions: ``search QUERY``, ``files REPO``, ``pull REPO [--quant Q | --file NAME]
 [--api-key-env VAR | --api-key-stdin]``, ``rm-remote NAME`` — each with ``--json``.
 Exit codes: 0 success, 1 failure (one clear line on stderr), 130 when a pull is interrupted
 (its partial file is kept; the same command resumes it).
+
+Names and text from the hub, the catalogue or a model file are untrusted: everything printed
+goes through :func:`app.terminal.safe_text` (``--json`` is ASCII: JSON escapes the rest).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from app.errors import PonderError
+from app.terminal import run_cli, safe_stdout, safe_text
 
 PROG = "ponder models"
 
@@ -90,9 +94,10 @@ def run_models(args: argparse.Namespace) -> int:
         "rm-remote": _rm_remote,
     }
     try:
-        return handlers[args.models_command](args)
+        with safe_stdout():
+            return handlers[args.models_command](args)
     except PonderError as err:
-        print(f"{PROG}: {err}", file=sys.stderr)
+        print(f"{PROG}: {safe_text(str(err))}", file=sys.stderr)
         return 1
 
 
@@ -101,14 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ponder")
     add_models_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["models", *(argv if argv is not None else sys.argv[1:])])
-    return run_models(args)
+    return run_cli(lambda: run_models(args))
 
 
 # --- output helpers -----------------------------------------------------------------------
 
 
 def _emit_json(data: Any) -> int:
-    print(json.dumps(data, indent=2, default=str))
+    print(json.dumps(data, indent=2, default=str))  # ASCII only: every control escaped
     return 0
 
 
@@ -176,7 +181,7 @@ def _files(args: argparse.Namespace) -> int:
         rows.append([v.quant or v.name, _size(v.size), parts, note, sha])
     _table(rows)
     for name, reason in details.refused:
-        print(f"refused: {name!r}: {reason}", file=sys.stderr)
+        print(f"refused: {name!r}: {safe_text(reason)}", file=sys.stderr)
     return 0
 
 
@@ -244,7 +249,7 @@ def _pull(args: argparse.Namespace) -> int:
             sys.stderr.write("\n")
     manager.shutdown()
     if info.status is not DownloadStatus.COMPLETED:
-        print(f"{PROG}: {info.error or info.status.value}", file=sys.stderr)
+        print(f"{PROG}: {safe_text(info.error or info.status.value)}", file=sys.stderr)
         return 1
     if args.json:
         return _emit_json({"path": str(info.dest), "download": info.to_json()})

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from app.cli_args import check_ctx_arg, non_negative_int, positive_int, resolve_model_arg
 from app.errors import ContextSizeError, PonderError
+from app.terminal import safe_text
 
 if TYPE_CHECKING:
     from app.api_history import ApiHistory
@@ -134,17 +135,19 @@ def run_serve(args: argparse.Namespace) -> int:
 
     service: EngineService | None = None
     history: ApiHistory | None = None
+    typed = args.model  # a library id or path: requests may name the model so, too
     try:
         params = _load_params(args)
         sock = bind_socket(args.host, args.port)  # before loading: a busy port fails fast
         service = EngineService(params, model_id=args.model_name)
         _load(service)
         if args.save_history:
-            history = _history(service)
+            history = _history(service)  # None when the history cannot be used (warned)
         app = create_app(
             service,
             api_key=api_key,
             cors_origins=args.cors_origin,
+            model_aliases=[typed],
             queue_limit=args.queue_limit,
             max_body_bytes=DEFAULT_MAX_BODY_BYTES,
             trusted_hosts=LOOPBACK_HOSTS if is_loopback(args.host) else None,
@@ -153,7 +156,8 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         server = make_server(app, log_level="info", access_log=True, own_logging=True)
         url = url_for(args.host, int(sock.getsockname()[1]))
-        print(f"Serving {service.model_id} at {url}/v1 (Ctrl+C to stop)", file=sys.stderr)
+        shown = safe_text(service.model_id)
+        print(f"Serving {shown} at {url}/v1 (Ctrl+C to stop)", file=sys.stderr)
         if api_key:
             print("Clients must send 'Authorization: Bearer <your API key>'.", file=sys.stderr)
         if history is not None:
@@ -168,7 +172,7 @@ def run_serve(args: argparse.Namespace) -> int:
             sock.close()
         return 0
     except PonderError as err:
-        print(f"ponder: {err}", file=sys.stderr)
+        print(f"ponder: {safe_text(str(err))}", file=sys.stderr)
         return 2 if isinstance(err, ContextSizeError) else 1
     finally:
         if service is not None:
@@ -177,9 +181,14 @@ def run_serve(args: argparse.Namespace) -> int:
             history.close()
 
 
-def _history(service: EngineService) -> ApiHistory:
-    """The saver, with the store opened now: a damaged database is reported before serving."""
+def _history(service: EngineService) -> ApiHistory | None:
+    """The saver, with the store opened now, so that a problem is reported before serving.
+
+    A history that cannot be used (read-only, unwritable, not a database) never keeps the
+    server from answering: history is off for the run, with one warning.
+    """
     from app.api_history import ApiHistory
+    from app.errors import StorageError
     from app.store import ModelRef, open_store
 
     path = service.params.model_path
@@ -189,7 +198,15 @@ def _history(service: EngineService) -> ApiHistory:
         size = None
     model = ModelRef(service.model_id, None, size, path)
     history = ApiHistory(open_store, model=model)
-    history.open()
+    try:
+        with open_store(read_only_ok=True) as probe:
+            if probe.read_only:
+                raise StorageError(f"the history database {probe.path} is read-only")
+        history.open()
+    except StorageError as err:
+        history.close()
+        print(f"ponder: history is off for this run: {safe_text(str(err))}", file=sys.stderr)
+        return None
     return history
 
 
@@ -204,4 +221,7 @@ def _load(service: EngineService) -> None:
         if show:
             sys.stderr.write("\r\x1b[K")
     name = info.name or service.model_id
-    print(f"loaded {name} ({info.architecture}, context {info.n_ctx} tokens)", file=sys.stderr)
+    print(
+        f"loaded {safe_text(name)} ({safe_text(info.architecture)}, context {info.n_ctx} tokens)",
+        file=sys.stderr,
+    )

@@ -32,12 +32,12 @@ from app.errors import PonderError
 from app.store.export import (
     ExportCounts,
     Markers,
-    export_file,
     left_out_note,
     write_json,
     write_markdown,
     write_sharegpt,
 )
+from app.user_files import open_output
 from ui.library_tasks import run_task
 from ui.qt_threads import emit_from_thread
 
@@ -209,7 +209,8 @@ class Exporter(QObject):
             emit_from_thread(self, self._advanced, note)
 
         def work() -> ExportCounts:
-            with export_file(path) as out:
+            # the file dialog asked before replacing a file
+            with open_output(path, force=True) as out:
                 return writer(store(), _reporting(ids, report), out)
 
         run_task(

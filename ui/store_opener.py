@@ -6,6 +6,11 @@ the same thread reads the conversation list straight from the file with sqlite3
 (:func:`app.store.listing.peek_conversations`), so the sidebar fills at once. Both results
 reach the window on the GUI thread. Anything that needs the store sooner calls
 :meth:`StoreOpener.result`, which waits (never long).
+
+A history that cannot be opened (read-only, an unwritable ``PONDER_HOME``, written by a newer
+Ponder) never keeps the window from answering: history is off for the run, the store is a
+temporary one (:func:`app.store.factory.open_scratch_store`), and ``Opened.history_off`` says
+why. A damaged database is the window's to handle (it is set aside, with a warning).
 """
 
 from __future__ import annotations
@@ -33,10 +38,14 @@ LIST_LIMIT = 1000
 
 @dataclass
 class Opened:
-    """What opening gave: the store, or the error it raised."""
+    """What opening gave: the store, or the error it raised.
+
+    ``history_off`` is why history is off for this run (``store`` is then a temporary one).
+    """
 
     store: Store | None = None
     error: Exception | None = None
+    history_off: str | None = None
 
 
 class _Relay(QObject):
@@ -49,6 +58,31 @@ class _Relay(QObject):
 
     listed = Signal(object)
     opened = Signal()
+
+
+def open_or_history_off() -> tuple[Store, str | None]:
+    """The history store; or, when it cannot be used, a temporary one and the reason.
+
+    Raises:
+        DatabaseUnusableError: the file was damaged or foreign, and was set aside.
+    """
+    from app.errors import StorageError
+    from app.store.errors import DatabaseUnusableError
+    from app.store.factory import open_scratch_store, open_store
+
+    try:
+        store = open_store(read_only_ok=True)
+    except DatabaseUnusableError:
+        raise
+    except StorageError as err:
+        reason = str(err)
+    else:
+        if not store.read_only:
+            return store, None
+        reason = f"The history database {store.path} is read-only; nothing is saved."
+        store.close()
+    log.warning("history is off for this run: %s", reason)
+    return open_scratch_store(), reason
 
 
 class StoreOpener:
@@ -83,9 +117,7 @@ class StoreOpener:
             conversations = peek_conversations(database_path(), limit=LIST_LIMIT)
             if conversations is not None:
                 emit_from_thread(self._relay, self._relay.listed, conversations)
-            from app.store.factory import open_store
-
-            self._opened.store = open_store()
+            self._opened.store, self._opened.history_off = open_or_history_off()
         except Exception as err:  # handed to the GUI thread, which decides what to tell
             self._opened.error = err
         finally:

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
     QInputDialog,
+    QLabel,
     QLineEdit,
     QListView,
     QMainWindow,
@@ -214,8 +215,18 @@ class MainWindow(QMainWindow):
             )
             return
         self._store = opened.store
-        if not self._listed_early:
+        if opened.history_off is not None:
+            self._show_history_off(opened.history_off)
+        if not self._listed_early or opened.history_off is not None:
             self.refresh_conversations()
+
+    def _show_history_off(self, reason: str) -> None:
+        """A lasting note in the status bar: this run's chats are not kept, and why."""
+        note = QLabel(f"History is off for this run: {reason}", self)
+        note.setObjectName("history_off")
+        note.setWordWrap(True)
+        self.statusBar().addPermanentWidget(note, 1)
+        note.show()
 
     def _build_sidebar(self) -> QWidget:
         side = QWidget(self)

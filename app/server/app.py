@@ -10,6 +10,12 @@ a failure after that arrives as an SSE ``data: {"error": ...}`` event (OpenAI cl
 it as an ``APIError``).
 
 A client that goes away — mid-stream, or while its request waits — cancels the request.
+
+A request names the model it wants: the id ``GET /v1/models`` lists, or one of its aliases
+(:func:`served_names`: the model file's name, with or without ``.gguf``, and what the server
+was started with, e.g. a library id). Any other name is answered 404 ``model_not_found``, as
+OpenAI does, rather than silently with another model. A request without ``model`` gets the
+served one.
 """
 
 from __future__ import annotations
@@ -53,7 +59,13 @@ from app.server.schema import (
     to_generation_request,
 )
 from app.server.security import BearerAuth, HostCheck
-from app.server.service import EngineService, Job, QueueFullError, ServiceClosedError
+from app.server.service import (
+    EngineService,
+    Job,
+    QueueFullError,
+    ServiceClosedError,
+    model_id_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -266,11 +278,31 @@ def _check_content_type(request: Request) -> None:
         )
 
 
+def served_names(engine: EngineService, aliases: Sequence[str] = ()) -> frozenset[str]:
+    """The model names a request may use: the served id and its aliases."""
+    path = engine.params.model_path
+    names = (engine.model_id, Path(path).name, model_id_for(path), *aliases)
+    return frozenset(n for n in names if n)
+
+
+def _check_model(engine: EngineService, aliases: Sequence[str], name: str | None) -> None:
+    if name is None or name in served_names(engine, aliases):
+        return
+    raise ApiError(
+        404,
+        f"The model '{name}' does not exist: this server serves '{engine.model_id}' "
+        "(see GET /v1/models).",
+        param="model",
+        code="model_not_found",
+    )
+
+
 def create_app(
     engine: EngineService,
     *,
     api_key: str | None,
     cors_origins: list[str] | None,
+    model_aliases: Sequence[str] = (),
     queue_limit: int = DEFAULT_QUEUE_LIMIT,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     save_history: bool = False,
@@ -283,6 +315,8 @@ def create_app(
         engine: the shared engine; the app neither loads nor closes it.
         api_key: when set, every request but ``GET /health`` needs ``Authorization: Bearer``.
         cors_origins: origins allowed to call from a browser (``None``: no CORS at all).
+        model_aliases: more names requests may use for the served model (see
+            :func:`served_names`).
         queue_limit: how many requests may wait for the engine; more get a 429.
         max_body_bytes: larger request bodies get a 413.
         save_history: pass each completed exchange to ``on_completion``.
@@ -353,7 +387,7 @@ def create_app(
 
     @app.get("/v1/models/{model_id:path}")
     async def model(model_id: str) -> Response:
-        if model_id != engine.model_id:
+        if model_id not in served_names(engine, model_aliases):
             raise ApiError(
                 404,
                 f"The model '{model_id}' does not exist.",
@@ -367,6 +401,7 @@ def create_app(
     async def chat_completions(request: Request) -> Response:
         _check_content_type(request)
         body = parse_request(await _read_body(request, max_body_bytes))
+        _check_model(engine, model_aliases, body.model)
         chat = _Chat(engine, request, body, to_generation_request(body), hook, running)
         chat.submit(queue_limit)
         try:

@@ -76,6 +76,47 @@ def _on_connect(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
         cursor.close()
 
 
+def make_read_only_engine(path: Path) -> Engine:
+    """An engine that only reads ``path`` (a read-only file, folder or file system).
+
+    SQLite's ``mode=ro`` still needs the WAL's shared-memory file beside the database; where
+    that cannot be made either, the file is opened ``immutable`` (nothing else may write it
+    meanwhile: true of a read-only location).
+    """
+    uri = f"{path.as_uri()}?mode=ro"
+    try:
+        probe = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            probe.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        finally:
+            probe.close()
+    except sqlite3.DatabaseError as err:
+        if _is_corruption_text(str(err)):
+            raise UnusableDatabaseError(f"is damaged ({err})") from err
+        uri += "&immutable=1"
+
+    def connect() -> sqlite3.Connection:
+        return sqlite3.connect(
+            uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False
+        )
+
+    engine = create_engine(f"sqlite:///{path}", creator=connect, pool_size=4, max_overflow=8)
+    event.listen(engine, "connect", _on_connect_read_only)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+def _on_connect_read_only(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA query_only = ON")
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    finally:
+        cursor.close()
+
+
 def _on_begin(conn: Connection) -> None:
     mode = conn.get_execution_options().get("ponder_begin", "DEFERRED")
     conn.exec_driver_sql(f"BEGIN {mode}")
@@ -200,7 +241,11 @@ def _is_corruption(err: DBAPIError) -> bool:
     code = getattr(orig, "sqlite_errorcode", None)
     if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
         return True
-    text = str(orig).lower()
+    return _is_corruption_text(str(orig))
+
+
+def _is_corruption_text(message: str) -> bool:
+    text = message.lower()
     return "not a database" in text or "malformed" in text
 
 

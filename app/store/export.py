@@ -12,31 +12,37 @@
   injected into a trace (budget cap, Answer now) is left out with its answer and the turns
   after it, unless asked to keep it; the JSON export marks it (``injected`` spans).
 
-:func:`export_file` writes any of them to a file that appears only complete.
+:func:`app.user_files.open_output` writes any of them to the path the user named.
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import json
-import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import app
-from app.errors import PonderError
+from app.errors import StorageError
 from app.events import FinishReason, ReasoningState
 from app.store.domain import Conversation, Message, MessageStatus, Role
 
 if TYPE_CHECKING:  # the UI imports this module; SQLAlchemy loads with the store, not here
     from app.store.store import Store
 
+log = logging.getLogger(__name__)
+
 FORMAT_NAME = "ponder.history"
 FORMAT_VERSION = 1
+
+T = TypeVar("T")
+
+#: What reading a damaged conversation raises: a storage error, or a value the database
+#: holds that is not what Ponder wrote (a bad date, an unknown status, broken JSON).
+DAMAGE_ERRORS = (StorageError, ValueError, KeyError, TypeError, AttributeError)
 
 
 class Markers(enum.Enum):
@@ -63,6 +69,8 @@ class ExportCounts:
         incomplete: answers left out as incomplete traces (complete-only).
         injected: answers left out for the text Ponder injected into them.
         after: later answers left out with those (no turn builds on a left-out one).
+        damaged: ``(id, reason)`` of conversations that could not be read; the others were
+            exported all the same.
     """
 
     written: int
@@ -70,10 +78,28 @@ class ExportCounts:
     incomplete: int = 0
     injected: int = 0
     after: int = 0
+    damaged: tuple[tuple[int, str], ...] = ()
 
 
-class ExportWriteError(PonderError):
-    """The export file could not be written (no such folder, no permission, disk full)."""
+@dataclass
+class _Reader:
+    """Reads each conversation, noting (not raising) the ones that cannot be read."""
+
+    damaged: list[tuple[int, str]] = field(default_factory=list)
+
+    def read(self, cid: int, load: Callable[[int], T]) -> T | None:
+        """``load(cid)``, or ``None`` (noted) when the conversation is damaged."""
+        try:
+            return load(cid)
+        except DAMAGE_ERRORS as err:
+            log.warning("conversation %d left out of the export: %r", cid, err)
+            self.damaged.append((cid, str(err) or type(err).__name__))
+            return None
+
+    def counts(
+        self, written: int, skipped: int = 0, incomplete: int = 0, injected: int = 0, after: int = 0
+    ) -> ExportCounts:
+        return ExportCounts(written, skipped, incomplete, injected, after, tuple(self.damaged))
 
 
 def all_ids(store: Store) -> list[int]:
@@ -123,13 +149,19 @@ def conversation_markdown(conversation: Conversation, path: Sequence[Message]) -
 
 
 def write_markdown(store: Store, ids: Iterable[int], out: TextIO) -> ExportCounts:
+    reader = _Reader()
     written = 0
     for cid in ids:
+        text = reader.read(
+            cid, lambda c: conversation_markdown(store.get_conversation(c), store.active_path(c))
+        )
+        if text is None:
+            continue
         if written:
             out.write("\n---\n\n")
-        out.write(conversation_markdown(store.get_conversation(cid), store.active_path(cid)))
+        out.write(text)
         written += 1
-    return ExportCounts(written, 0)
+    return reader.counts(written)
 
 
 # JSON (full fidelity) ----------------------------------------------------------------------
@@ -181,13 +213,21 @@ def write_json(store: Store, ids: Iterable[int], out: TextIO) -> ExportCounts:
         "exported_at": datetime.now(UTC).isoformat(),
     }
     out.write(json.dumps(header, ensure_ascii=False)[:-1] + ', "conversations": [\n')
+    reader = _Reader()
     written = 0
     for cid in ids:
-        doc = conversation_json(store.get_conversation(cid), store.messages(cid))
-        out.write((",\n" if written else "") + json.dumps(doc, ensure_ascii=False))
+        line = reader.read(
+            cid,
+            lambda c: json.dumps(
+                conversation_json(store.get_conversation(c), store.messages(c)), ensure_ascii=False
+            ),
+        )
+        if line is None:
+            continue
+        out.write((",\n" if written else "") + line)
         written += 1
     out.write("\n]}\n")
-    return ExportCounts(written, 0)
+    return reader.counts(written)
 
 
 # Distillation JSONL ------------------------------------------------------------------------
@@ -300,16 +340,22 @@ def write_sharegpt(
     complete_only: bool = False,
     keep_injected: bool = False,
 ) -> ExportCounts:
+    reader = _Reader()
     written = skipped = after = 0
     first = dict.fromkeys(LeftOut, 0)
     for cid in ids:
-        result = dataset_record(
-            store.get_conversation(cid),
-            store.active_path(cid),
-            markers=markers,
-            complete_only=complete_only,
-            keep_injected=keep_injected,
+        result = reader.read(
+            cid,
+            lambda c: dataset_record(
+                store.get_conversation(c),
+                store.active_path(c),
+                markers=markers,
+                complete_only=complete_only,
+                keep_injected=keep_injected,
+            ),
         )
+        if result is None:
+            continue
         if result.cut is not None:
             first[result.cut] += 1
             after += result.dropped - 1
@@ -318,7 +364,9 @@ def write_sharegpt(
             continue
         out.write(json.dumps(result.record, ensure_ascii=False) + "\n")
         written += 1
-    return ExportCounts(written, skipped, first[LeftOut.INCOMPLETE], first[LeftOut.INJECTED], after)
+    return reader.counts(
+        written, skipped, first[LeftOut.INCOMPLETE], first[LeftOut.INJECTED], after
+    )
 
 
 def left_out_note(counts: ExportCounts) -> str:
@@ -343,33 +391,6 @@ def left_out_note(counts: ExportCounts) -> str:
 
 def _many(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-# Files -------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def export_file(path: Path) -> Iterator[TextIO]:
-    """A text file to export into; it appears only complete (written aside, then moved).
-
-    Raises:
-        ExportWriteError: the file could not be written (the partial file is removed).
-    """
-    part = path.with_name(path.name + ".part")
-    try:
-        handle = part.open("w", encoding="utf-8", newline="\n")
-    except OSError as err:
-        raise ExportWriteError(f"Cannot write {path}: {err.strerror or err}.") from err
-    try:
-        with handle:
-            yield handle
-        os.replace(part, path)
-    except OSError as err:
-        part.unlink(missing_ok=True)
-        raise ExportWriteError(f"Cannot write {path}: {err.strerror or err}.") from err
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
 
 
 def _local(moment: datetime) -> str:

@@ -2,7 +2,9 @@
 
 Imported conversations get new ids and never replace existing ones (importing the same file
 twice gives two copies). The whole file goes in one transaction: all or nothing. A damaged or
-foreign file raises :class:`ImportFormatError` naming the first bad spot.
+foreign file raises :class:`ImportFormatError` naming the first bad spot; so does a file that
+JSON accepts but Ponder cannot store: nesting deeper than :data:`MAX_DEPTH`, an integer beyond
+SQLite's 64 bits (or of thousands of digits), a lone surrogate (``"\\ud800"``: not text).
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from app.store.export import FORMAT_NAME, FORMAT_VERSION
 from app.store.schema import ConversationRow, MessageRow
 from app.store.store import Store
 
+#: Ponder's own exports nest 5 levels deep; anything far deeper is not one.
+MAX_DEPTH = 64
+_INT_RANGE = range(-(2**63), 2**63)
+
 
 def import_file(store: Store, path: Path) -> list[int]:
     """Import a JSON export file; returns the new conversations' ids."""
@@ -35,11 +41,56 @@ def import_file(store: Store, path: Path) -> list[int]:
         raise ImportFormatError(
             f"{path} is not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})."
         ) from err
+    except RecursionError as err:
+        raise _not_an_export(path, f"it is nested more than {MAX_DEPTH} levels deep") from err
+    except ValueError as err:  # an integer of thousands of digits (int_max_str_digits)
+        raise _not_an_export(path, "it holds a number with thousands of digits") from err
     return import_document(store, data, source=str(path))
+
+
+def _not_an_export(source: Path | str, problem: str) -> ImportFormatError:
+    return ImportFormatError(f"{source} is not a Ponder export: {problem}.")
+
+
+def check_values(data: Any) -> str | None:
+    """What in a parsed JSON document cannot be stored, or ``None`` when all of it can.
+
+    Walks the document without recursion (so depth itself cannot crash it): nesting beyond
+    :data:`MAX_DEPTH`, integers beyond 64 bits, strings (and keys) with lone surrogates.
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"it is nested more than {MAX_DEPTH} levels deep"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and _has_surrogate(key):
+                    return f"the key {key!a} is not valid text (a lone surrogate)"
+                stack.append((item, depth + 1))
+        elif isinstance(value, str):
+            if _has_surrogate(value):
+                shown = ascii(value[:40])
+                return f"the text {shown} is not valid text (a lone surrogate)"
+        elif isinstance(value, int) and not isinstance(value, bool) and value not in _INT_RANGE:
+            return "it holds an integer too large to store"
+    return None
+
+
+def _has_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def import_document(store: Store, data: Any, *, source: str = "the import") -> list[int]:
     """Import an already parsed export document; returns the new conversations' ids."""
+    problem = check_values(data)
+    if problem is not None:
+        raise _not_an_export(source, problem)
     if not isinstance(data, dict) or data.get("format") != FORMAT_NAME:
         raise ImportFormatError(f"{source} is not a Ponder history export.")
     version = data.get("version")

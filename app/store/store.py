@@ -58,6 +58,8 @@ class Store:
     Attributes:
         path: the database file.
         fts_enabled: whether search uses FTS5 (else the LIKE fallback).
+        read_only: opened for reading only (``open_store(read_only_ok=True)`` on a database
+            that cannot be written); every write fails with a storage error.
         recovered_from: where an unusable database was moved when ``open_store`` was asked
             to recover (``None`` otherwise).
     """
@@ -68,6 +70,7 @@ class Store:
         self.path = path
         self.fts_enabled = fts_enabled
         self.recovered_from: Path | None = None
+        self.read_only = False
 
     def close(self) -> None:
         """Close every connection (the WAL is checkpointed when the last one closes)."""

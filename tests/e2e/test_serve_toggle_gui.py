@@ -102,12 +102,16 @@ def test_api_conversations_appear_in_the_sidebar_when_asked(qtbot, window: MainW
     window.set_serving(True)
     client = openai.OpenAI(base_url=window.server.url, api_key="unused", max_retries=0, timeout=240)
     question = [{"role": "user", "content": "Name a fruit."}]
-    client.chat.completions.create(model="m", messages=question, max_tokens=8)
+    client.chat.completions.create(
+        model=window.server.service.model_id, messages=question, max_tokens=8
+    )
     assert window.list_model.rowCount() == 0  # not saved: the box was not ticked
 
     panel.save_api.setChecked(True)  # applies at once, no restart of the server
     with qtbot.waitSignal(window.server.conversation_saved, timeout=WAIT) as saved:
-        reply = client.chat.completions.create(model="m", messages=question, max_tokens=8)
+        reply = client.chat.completions.create(
+            model=window.server.service.model_id, messages=question, max_tokens=8
+        )
     qtbot.waitUntil(lambda: window.list_model.rowCount() == 1, timeout=10_000)
     conversation_id = saved.args[0]
     path = window.store.active_path(conversation_id)
@@ -122,7 +126,9 @@ def test_api_conversations_appear_in_the_sidebar_when_asked(qtbot, window: MainW
         {"role": "assistant", "content": reply.choices[0].message.content},
         {"role": "user", "content": "Another one?"},
     ]
-    client.chat.completions.create(model="m", messages=follow_up, max_tokens=8)
+    client.chat.completions.create(
+        model=window.server.service.model_id, messages=follow_up, max_tokens=8
+    )
     qtbot.waitUntil(lambda: len(window.view.widgets) == 4, timeout=WAIT)
     assert window.conversation_id == conversation_id and window.list_model.rowCount() == 1
     window.set_serving(False)
@@ -148,7 +154,9 @@ def test_other_devices_need_the_key(qtbot, window: MainWindow) -> None:  # type:
             openai.OpenAI(base_url=local, api_key="wrong", max_retries=0).models.list()
         client = openai.OpenAI(base_url=local, api_key=key, max_retries=0, timeout=240)
         reply = client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=4
+            model=window.server.service.model_id,
+            messages=[{"role": "user", "content": "Hi"}],
+            max_tokens=4,
         )
         assert reply.choices[0].message.content is not None
 

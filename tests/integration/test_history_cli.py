@@ -191,7 +191,7 @@ def test_sharegpt_leaves_injected_text_out_unless_kept(
     )
     assert "Time is up." not in jsonl.read_text(encoding="utf-8")
 
-    assert ponder(*argv, "--keep-injected", "--complete-only") == 0
+    assert ponder(*argv, "--keep-injected", "--complete-only", "--force") == 0
     assert capsys.readouterr().err == f"Exported 2 conversation(s) to {jsonl}.\n"
     lines = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert lines[1]["conversations"][1]["value"] == (

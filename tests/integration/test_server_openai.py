@@ -39,6 +39,7 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "integration-key"
+SERVED = "SmolLM2-135M-Instruct.Q4_1"  # the id GET /v1/models lists for the test model
 AUTH = {"Authorization": f"Bearer {KEY}"}
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 STORY = [{"role": "user", "content": "Write a very long story about a dragon and a knight."}]
@@ -187,12 +188,12 @@ def test_streaming_matches_the_whole_answer(served: Served) -> None:
     # Same seed, same answer (temperature 0 is avoided: llama-cpp-python's greedy path is slow).
     settings: dict[str, Any] = {"messages": FRANCE, "max_tokens": 24, "temperature": 0.7, "seed": 1}
     with served.client() as client:
-        whole = client.chat.completions.create(model="m", **settings)
+        whole = client.chat.completions.create(model=SERVED, **settings)
         pieces: list[str] = []
         usage = None
         finish = None
         for chunk in client.chat.completions.create(
-            model="m", stream=True, stream_options={"include_usage": True}, **settings
+            model=SERVED, stream=True, stream_options={"include_usage": True}, **settings
         ):
             usage = chunk.usage or usage
             if chunk.choices:
@@ -208,7 +209,7 @@ def test_streaming_matches_the_whole_answer(served: Served) -> None:
 def test_reasoning_content_with_the_r1_template_and_a_budget(r1_served: Served) -> None:
     with r1_served.client() as client:
         completion = client.chat.completions.create(
-            model="m",
+            model=SERVED,
             messages=[{"role": "user", "content": "What is 12 times 7?"}],
             max_tokens=90,
             temperature=0.6,
@@ -233,7 +234,7 @@ def test_streamed_reasoning_comes_before_the_answer(r1_served: Served) -> None:
     usage = None
     with r1_served.client() as client:
         stream = client.chat.completions.create(
-            model="m",
+            model=SERVED,
             messages=[{"role": "user", "content": "Is 17 a prime number?"}],
             max_tokens=60,
             seed=5,
@@ -259,7 +260,7 @@ def test_streamed_reasoning_comes_before_the_answer(r1_served: Served) -> None:
 def test_thinking_off_through_chat_template_kwargs(r1_served: Served) -> None:
     with r1_served.client() as client:
         completion = client.chat.completions.create(
-            model="m",
+            model=SERVED,
             messages=[{"role": "user", "content": "Say hello."}],
             max_tokens=20,
             extra_body={"chat_template_kwargs": {"enable_thinking": False}},
@@ -274,7 +275,7 @@ def test_thinking_off_through_chat_template_kwargs(r1_served: Served) -> None:
 
 def test_auth_failures(served: Served) -> None:
     with served.client(key="wrong-key") as client, pytest.raises(openai.AuthenticationError) as err:
-        client.chat.completions.create(model="m", messages=FRANCE, max_tokens=4)
+        client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=4)
     assert err.value.status_code == 401
     assert err.value.code == "invalid_api_key"
     no_key = httpx.post(served.url + "/v1/chat/completions", json={"messages": FRANCE}, timeout=30)
@@ -314,7 +315,7 @@ def test_malformed_requests_get_openai_errors(served: Served, content: bytes, st
 def test_disconnect_mid_stream_cancels_and_frees_the_engine(served: Served) -> None:
     served.wait_idle()
     before = len(served.engine.endings)
-    body = {"model": "m", "messages": STORY, "max_tokens": 400, "stream": True, "seed": 2}
+    body = {"model": SERVED, "messages": STORY, "max_tokens": 400, "stream": True, "seed": 2}
     with httpx.stream(
         "POST", served.url + "/v1/chat/completions", json=body, headers=AUTH, timeout=120
     ) as r:
@@ -328,7 +329,7 @@ def test_disconnect_mid_stream_cancels_and_frees_the_engine(served: Served) -> N
     assert served.engine.endings[before] == "cancelled"
     started = time.monotonic()
     with served.client() as client:
-        answer = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=8)
+        answer = client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=8)
     assert answer.choices[0].message.content
     assert time.monotonic() - started < 60
 
@@ -339,10 +340,12 @@ def test_twenty_concurrent_clients_all_complete(served: Served) -> None:
             messages = [{"role": "user", "content": f"Say the number {i}."}]
             if i % 2:
                 stream = client.chat.completions.create(
-                    model="m", messages=messages, max_tokens=6, stream=True
+                    model=SERVED, messages=messages, max_tokens=6, stream=True
                 )
                 return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-            completion = client.chat.completions.create(model="m", messages=messages, max_tokens=6)
+            completion = client.chat.completions.create(
+                model=SERVED, messages=messages, max_tokens=6
+            )
             return completion.choices[0].message.content or ""
 
     with ThreadPoolExecutor(20) as pool:
@@ -362,18 +365,18 @@ def test_queue_limit_429_with_a_second_app_on_the_same_engine(served: Served) ->
         client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0, timeout=240)
         with client:
             running = client.chat.completions.create(
-                model="m", messages=STORY, max_tokens=300, stream=True
+                model=SERVED, messages=STORY, max_tokens=300, stream=True
             )
             next(iter(running))  # the engine is now busy with it
             waiting = pool.submit(
-                client.chat.completions.create, model="m", messages=FRANCE, max_tokens=4
+                client.chat.completions.create, model=SERVED, messages=FRANCE, max_tokens=4
             )
             deadline = time.monotonic() + 10
             while served.service.queued < 1:
                 assert time.monotonic() < deadline
                 time.sleep(0.01)
             with pytest.raises(openai.RateLimitError) as err:
-                client.chat.completions.create(model="m", messages=FRANCE, max_tokens=4)
+                client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=4)
             assert err.value.body["code"] == "queue_full"  # type: ignore[index]
             running.close()  # the client walks away: the waiting request runs next
             assert waiting.result(timeout=240).choices[0].message.content is not None
@@ -385,7 +388,7 @@ def test_engine_crash_is_503_and_a_fresh_worker_answers_next(smollm2: Path) -> N
         first_pid = s.engine.pid
         with ThreadPoolExecutor(1) as pool:
             doomed = pool.submit(
-                client.chat.completions.create, model="m", messages=STORY, max_tokens=300
+                client.chat.completions.create, model=SERVED, messages=STORY, max_tokens=300
             )
             deadline = time.monotonic() + 10
             while not s.service.busy:
@@ -398,14 +401,14 @@ def test_engine_crash_is_503_and_a_fresh_worker_answers_next(smollm2: Path) -> N
                 doomed.result(timeout=240)
         assert err.value.status_code == 503
         assert "SIGKILL" in err.value.message
-        answer = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=12)
+        answer = client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=12)
         assert (answer.choices[0].message.content or "").strip()
         assert s.engine.pid not in (None, first_pid)
         assert httpx.get(s.url + "/health").json()["restarts"] == 1
 
         # A crash after the stream started arrives as an error event; the server recovers again.
         stream = client.chat.completions.create(
-            model="m", messages=STORY, max_tokens=300, stream=True
+            model=SERVED, messages=STORY, max_tokens=300, stream=True
         )
         with pytest.raises(openai.APIError, match="restarted"):
             for n, _chunk in enumerate(stream):
@@ -413,7 +416,7 @@ def test_engine_crash_is_503_and_a_fresh_worker_answers_next(smollm2: Path) -> N
                     pid = s.engine.pid
                     assert pid is not None
                     os.kill(pid, signal.SIGKILL)
-        again = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=6)
+        again = client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=6)
         assert again.choices[0].message.content is not None
 
 
@@ -482,9 +485,24 @@ def test_ponder_serve_command_end_to_end(smollm2: Path) -> None:
     with ponder_serve("--model", str(smollm2)) as (url, _lines):
         with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
             assert client.models.list().data[0].id == "SmolLM2-135M-Instruct.Q4_1"
-            answer = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=6)
+            answer = client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=6)
             assert answer.choices[0].message.content is not None
         assert httpx.get(url + "/v1/models").status_code == 401
+
+
+def test_ponder_serve_answers_when_the_history_is_not_a_database(
+    smollm2: Path, ponder_home: Path
+) -> None:
+    from app.paths import database_path
+
+    database_path().write_bytes(b"my notes, not a database\n" * 8)
+    with ponder_serve("--model", str(smollm2), "--save-history") as (url, lines):
+        with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
+            answer = client.chat.completions.create(model=SERVED, messages=FRANCE, max_tokens=4)
+        assert answer.choices[0].message.content is not None
+    warnings = [line for line in lines if "history is off for this run" in line]
+    assert len(warnings) == 1 and "is not an SQLite database" in warnings[0], lines
+    assert not any("saved in the history" in line for line in lines)
 
 
 def test_ponder_serve_a_library_id_and_save_the_chats(smollm2: Path, ponder_home: Path) -> None:
@@ -497,7 +515,7 @@ def test_ponder_serve_a_library_id_and_save_the_chats(smollm2: Path, ponder_home
     with ponder_serve("--model", model.id, "--save-history") as (url, lines):
         assert any("saved in the history" in line for line in lines), lines
         with openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0) as client:
-            first = client.chat.completions.create(model="m", messages=FRANCE, max_tokens=8)
+            first = client.chat.completions.create(model=model.id, messages=FRANCE, max_tokens=8)
             said = first.choices[0].message.content or ""
             follow_up = [
                 *FRANCE,
@@ -505,7 +523,7 @@ def test_ponder_serve_a_library_id_and_save_the_chats(smollm2: Path, ponder_home
                 {"role": "user", "content": "And of Italy?"},
             ]
             stream = client.chat.completions.create(
-                model="m", messages=follow_up, max_tokens=8, stream=True
+                model=model.id, messages=follow_up, max_tokens=8, stream=True
             )
             second = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     with open_store() as store:  # the server has exited: everything it saved is there
@@ -525,7 +543,7 @@ def test_answer_now_from_an_api_client(r1_served: Served) -> None:
     accepted: httpx.Response | None = None
     with r1_served.client() as client:
         stream = client.chat.completions.create(
-            model="m",
+            model=SERVED,
             messages=[{"role": "user", "content": "Tell me a long story about the sea."}],
             max_tokens=200,
             temperature=0.0,

@@ -77,12 +77,12 @@ def path_of(store: Store, conversation_id: int) -> list[Message]:
 def test_a_multi_turn_api_chat_is_one_conversation(ponder_home: Any) -> None:
     with serve() as (client, _url, _fake):
         first = client.chat.completions.create(
-            model="m", messages=[SYSTEM, {"role": "user", "content": "hello there"}]
+            model="fake-model", messages=[SYSTEM, {"role": "user", "content": "hello there"}]
         )
         answer = first.choices[0].message.content
         assert answer == "You said: hello there"
         client.chat.completions.create(
-            model="m",
+            model="fake-model",
             messages=[
                 SYSTEM,
                 {"role": "user", "content": "hello there"},
@@ -118,7 +118,7 @@ def test_a_chat_begun_elsewhere_is_saved_with_the_turns_the_client_sent(ponder_h
         {"role": "user", "content": "follow-up"},
     ]
     with serve() as (client, _url, _fake):
-        stream = client.chat.completions.create(model="m", messages=messages, stream=True)
+        stream = client.chat.completions.create(model="fake-model", messages=messages, stream=True)
         assert "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     with open_store() as store:
         conv_id = wait_for(lambda: [c.id for c in store.list_conversations()])[0]
@@ -136,9 +136,11 @@ def test_a_chat_begun_elsewhere_is_saved_with_the_turns_the_client_sent(ponder_h
 
 def test_a_different_history_starts_a_new_conversation(ponder_home: Any) -> None:
     with serve() as (client, _url, _fake):
-        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "one"}])
         client.chat.completions.create(
-            model="m",
+            model="fake-model", messages=[{"role": "user", "content": "one"}]
+        )
+        client.chat.completions.create(
+            model="fake-model",
             messages=[
                 {"role": "user", "content": "one"},
                 {"role": "assistant", "content": "not what was answered"},
@@ -153,7 +155,7 @@ def test_a_capped_trace_keeps_its_injected_text_and_state(ponder_home: Any) -> N
     script = Script(answer=lambda req: ("a b c d e f g h", "done"))
     with serve(loaded_fake(script=script)) as (client, _url, _fake):
         client.chat.completions.create(
-            model="m",
+            model="fake-model",
             messages=[{"role": "user", "content": "think"}],
             extra_body={"thinking_budget": 3},
         )
@@ -170,7 +172,7 @@ def test_a_capped_trace_keeps_its_injected_text_and_state(ponder_home: Any) -> N
 def test_the_saved_answer_is_the_one_a_stop_sequence_cut(ponder_home: Any) -> None:
     with serve() as (client, _url, _fake):
         answer = client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "hello"}], stop=["said"]
+            model="fake-model", messages=[{"role": "user", "content": "hello"}], stop=["said"]
         )
     assert answer.choices[0].message.content == "You "
     with open_store() as store:
@@ -182,12 +184,12 @@ def test_the_saved_answer_is_the_one_a_stop_sequence_cut(ponder_home: Any) -> No
 def test_a_conversation_deleted_meanwhile_is_started_again(ponder_home: Any) -> None:
     turn = [{"role": "user", "content": "hi"}]
     with serve() as (client, _url, _fake):
-        answer = client.chat.completions.create(model="m", messages=turn)
+        answer = client.chat.completions.create(model="fake-model", messages=turn)
         with open_store() as store:
             store.delete_conversation(store.list_conversations()[0].id)
         again = [*turn, {"role": "assistant", "content": answer.choices[0].message.content}]
         client.chat.completions.create(
-            model="m", messages=[*again, {"role": "user", "content": "still there?"}]
+            model="fake-model", messages=[*again, {"role": "user", "content": "still there?"}]
         )
     with open_store() as store:
         (conv,) = store.list_conversations()
@@ -199,7 +201,9 @@ def test_a_conversation_deleted_meanwhile_is_started_again(ponder_home: Any) -> 
 
 def test_nothing_is_saved_unless_asked(ponder_home: Any) -> None:
     with serve(save=False) as (client, _url, _fake):
-        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+        client.chat.completions.create(
+            model="fake-model", messages=[{"role": "user", "content": "hi"}]
+        )
     with open_store() as store:
         assert store.count_conversations() == 0
 
@@ -214,7 +218,7 @@ def test_answer_now_ends_a_streaming_requests_reasoning(ponder_home: Any) -> Non
     fake.token_delay = 0.01
     with serve(fake, save=False) as (client, url, _fake):
         stream = client.chat.completions.create(
-            model="m", messages=[{"role": "user", "content": "go"}], stream=True
+            model="fake-model", messages=[{"role": "user", "content": "go"}], stream=True
         )
         reasoning: list[str] = []
         content: list[str] = []
@@ -295,7 +299,7 @@ def test_requests_that_cannot_be_saved_still_get_their_answer(
 ) -> None:
     messages = [*turns, {"role": "user", "content": "q"}]
     with serve() as (client, _url, _fake):
-        answer = client.chat.completions.create(model="m", messages=messages)
+        answer = client.chat.completions.create(model="fake-model", messages=messages)
     assert answer.choices[0].message.content == "You said: q"
     with open_store() as store:
         (conv,) = store.list_conversations()

@@ -101,7 +101,9 @@ def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]
 
 def test_non_streaming_with_the_openai_client(served: Served) -> None:
     with served.client() as client:
-        completion = client.chat.completions.create(model="anything", messages=USER, max_tokens=50)
+        completion = client.chat.completions.create(
+            model="fake-model", messages=USER, max_tokens=50
+        )
     message = completion.choices[0].message
     assert message.content == "You said: hello there"
     assert (message.model_extra or {})["reasoning_content"] == "Let me think about it."
@@ -139,15 +141,19 @@ def test_streaming_with_the_openai_client(served: Served) -> None:
 
 def test_max_tokens_gives_length(served: Served) -> None:
     with served.client() as client:
-        completion = client.chat.completions.create(model="m", messages=USER, max_tokens=3)
+        completion = client.chat.completions.create(model="fake-model", messages=USER, max_tokens=3)
     assert completion.choices[0].finish_reason == "length"
     assert completion.usage is not None and completion.usage.completion_tokens == 3
 
 
 def test_stop_sequence_cuts_the_answer_and_stops_the_engine(served: Served) -> None:
     with served.client() as client:
-        completion = client.chat.completions.create(model="m", messages=USER, stop=[" there"])
-        chunks = client.chat.completions.create(model="m", messages=USER, stop="said", stream=True)
+        completion = client.chat.completions.create(
+            model="fake-model", messages=USER, stop=[" there"]
+        )
+        chunks = client.chat.completions.create(
+            model="fake-model", messages=USER, stop="said", stream=True
+        )
         streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert completion.choices[0].message.content == "You said: hello"
     assert completion.choices[0].finish_reason == "stop"
@@ -166,13 +172,40 @@ def test_models_and_health(served: Served) -> None:
     assert health.json() == {"status": "ok", "busy": False, "queued": 0, "restarts": 0}
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_unknown_model_is_404_model_not_found(served: Served, stream: bool) -> None:
+    with served.client() as client, pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(model="gpt-4o", messages=USER, stream=stream)
+    error = caught.value.body
+    assert isinstance(error, dict)
+    assert error["code"] == "model_not_found" and error["type"] == "invalid_request_error"
+    assert "'gpt-4o'" in error["message"] and "'fake-model'" in error["message"]
+    raw = served.post({"model": "gpt-4o", "messages": USER})
+    assert assert_openai_error(raw, 404)["code"] == "model_not_found"
+    assert served.fake.requests == []  # the engine never saw it
+
+
+def test_the_served_model_answers_to_its_documented_aliases() -> None:
+    with serve(model_aliases=["library/fake-model-q4"]) as s, s.client() as client:
+        for name in ("fake-model", "fake-model.gguf", "library/fake-model-q4"):
+            answer = client.chat.completions.create(model=name, messages=USER)
+            assert answer.choices[0].message.content == "You said: hello there"
+            assert answer.model == "fake-model"
+            assert client.models.retrieve(name).id == "fake-model"
+        with pytest.raises(openai.NotFoundError):
+            client.chat.completions.create(model="fake", messages=USER)
+        no_model = s.post({"messages": USER})  # no name at all: the served model
+        assert no_model.status_code == 200
+        assert no_model.json()["choices"][0]["message"]["content"] == "You said: hello there"
+
+
 # -- security ----------------------------------------------------------------------------------
 
 
 def test_missing_or_wrong_key_is_401(served: Served) -> None:
     for key in ("wrong", None):
         with served.client(key=key) as client, pytest.raises(openai.AuthenticationError) as err:
-            client.chat.completions.create(model="m", messages=USER)
+            client.chat.completions.create(model="fake-model", messages=USER)
         assert err.value.status_code == 401
     raw = httpx.get(served.url + "/v1/models")
     assert assert_openai_error(raw, 401)["code"] == "missing_api_key"
@@ -183,7 +216,11 @@ def test_missing_or_wrong_key_is_401(served: Served) -> None:
 
 def test_no_key_configured_means_open_on_loopback() -> None:
     with serve(api_key=None) as s, s.client(key="whatever") as client:
-        assert client.chat.completions.create(model="m", messages=USER).choices[0].message.content
+        assert (
+            client.chat.completions.create(model="fake-model", messages=USER)
+            .choices[0]
+            .message.content
+        )
 
 
 def test_foreign_host_header_is_refused(served: Served) -> None:
@@ -235,7 +272,7 @@ def test_malformed_requests_are_400(served: Served, body: Any) -> None:
 
 def test_bad_request_through_the_openai_client(served: Served) -> None:
     with served.client() as client, pytest.raises(openai.BadRequestError) as err:
-        client.chat.completions.create(model="m", messages=USER, max_tokens=10**9)
+        client.chat.completions.create(model="fake-model", messages=USER, max_tokens=10**9)
     assert err.value.status_code == 400
 
 
@@ -303,7 +340,9 @@ def test_client_disconnect_mid_stream_cancels_the_generation() -> None:
         started = time.monotonic()
         with s.client() as client:
             assert (
-                client.chat.completions.create(model="m", messages=USER).choices[0].message.content
+                client.chat.completions.create(model="fake-model", messages=USER)
+                .choices[0]
+                .message.content
             )
         assert time.monotonic() - started < 2
 
@@ -340,7 +379,7 @@ def test_queue_limit_gives_429() -> None:
         while s.service.queued < 1:
             time.sleep(0.01)
         with s.client() as client, pytest.raises(openai.RateLimitError) as err:
-            client.chat.completions.create(model="m", messages=USER)
+            client.chat.completions.create(model="fake-model", messages=USER)
         assert err.value.response.headers["retry-after"]
         health = httpx.get(s.url + "/health").json()
         assert health["busy"] is True and health["queued"] == 1
@@ -357,9 +396,11 @@ def test_twenty_concurrent_clients_all_complete() -> None:
             with s.client() as client:
                 msgs = [{"role": "user", "content": f"number {i}"}]
                 if i % 2:
-                    stream = client.chat.completions.create(model="m", messages=msgs, stream=True)
+                    stream = client.chat.completions.create(
+                        model="fake-model", messages=msgs, stream=True
+                    )
                     return "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
-                answer = client.chat.completions.create(model="m", messages=msgs)
+                answer = client.chat.completions.create(model="fake-model", messages=msgs)
                 return answer.choices[0].message.content or ""
 
         with ThreadPoolExecutor(20) as pool:
@@ -372,10 +413,10 @@ def test_engine_crash_is_503_then_recovers() -> None:
     fake.crash_after = 2
     with serve(fake) as s, s.client() as client:
         with pytest.raises(openai.InternalServerError) as err:
-            client.chat.completions.create(model="m", messages=USER)
+            client.chat.completions.create(model="fake-model", messages=USER)
         assert err.value.status_code == 503
         assert err.value.response.headers["retry-after"]
-        answer = client.chat.completions.create(model="m", messages=USER)
+        answer = client.chat.completions.create(model="fake-model", messages=USER)
         assert answer.choices[0].message.content == "You said: hello there"
         assert fake.restarts == 1
         assert httpx.get(s.url + "/health").json()["restarts"] == 1
@@ -387,12 +428,14 @@ def test_engine_crash_mid_stream_is_an_error_event() -> None:
     with serve(fake) as s, s.client() as client:
         received = ""
         with pytest.raises(openai.APIError) as err:
-            for chunk in client.chat.completions.create(model="m", messages=USER, stream=True):
+            for chunk in client.chat.completions.create(
+                model="fake-model", messages=USER, stream=True
+            ):
                 if chunk.choices:
                     received += chunk.choices[0].delta.content or ""
         assert "restarted" in err.value.message
         assert received == "You"
-        again = client.chat.completions.create(model="m", messages=USER)
+        again = client.chat.completions.create(model="fake-model", messages=USER)
         assert again.choices[0].message.content
 
 
@@ -403,7 +446,7 @@ def test_the_openai_client_retries_a_crash_by_itself() -> None:
         serve(fake) as s,
         openai.OpenAI(base_url=s.url + "/v1", api_key=KEY, max_retries=2) as client,
     ):
-        answer = client.chat.completions.create(model="m", messages=USER)
+        answer = client.chat.completions.create(model="fake-model", messages=USER)
     assert answer.choices[0].message.content == "You said: hello there"
 
 
@@ -413,8 +456,8 @@ def test_the_openai_client_retries_a_crash_by_itself() -> None:
 def test_history_hook_gets_each_exchange_when_enabled() -> None:
     saved: list[CompletedExchange] = []
     with serve(save_history=True, on_completion=saved.append) as s, s.client() as client:
-        client.chat.completions.create(model="m", messages=USER)
-        list(client.chat.completions.create(model="m", messages=USER, stream=True))
+        client.chat.completions.create(model="fake-model", messages=USER)
+        list(client.chat.completions.create(model="fake-model", messages=USER, stream=True))
     assert [e.streamed for e in saved] == [False, True]
     first = saved[0]
     assert first.content == "You said: hello there"
@@ -426,14 +469,18 @@ def test_history_hook_gets_each_exchange_when_enabled() -> None:
 def test_history_hook_is_off_by_default_and_its_failures_stay_inside() -> None:
     calls: list[CompletedExchange] = []
     with serve(on_completion=calls.append) as s, s.client() as client:
-        client.chat.completions.create(model="m", messages=USER)
+        client.chat.completions.create(model="fake-model", messages=USER)
     assert calls == []
 
     def broken(exchange: CompletedExchange) -> None:
         raise OSError("disk full")
 
     with serve(save_history=True, on_completion=broken) as s, s.client() as client:
-        assert client.chat.completions.create(model="m", messages=USER).choices[0].message.content
+        assert (
+            client.chat.completions.create(model="fake-model", messages=USER)
+            .choices[0]
+            .message.content
+        )
 
 
 def test_save_history_needs_a_hook() -> None:

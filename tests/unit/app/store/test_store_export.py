@@ -17,17 +17,16 @@ from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.store import ImportFormatError, Message, MessageStatus, ModelRef, Store
 from app.store.domain import Conversation, GenerationSettings, InjectedSpan, Role
 from app.store.export import (
-    ExportWriteError,
     Markers,
     all_ids,
     dataset_record,
-    export_file,
     left_out_note,
     write_json,
     write_markdown,
     write_sharegpt,
 )
 from app.store.importer import import_document, import_file
+from app.user_files import OutputPathError, open_output
 
 Answer = Callable[..., Message]
 
@@ -211,22 +210,22 @@ def test_left_out_note_counts_what_went_and_why(store: Store, answer: Answer) ->
     assert left_out_note(write_sharegpt(store, [conv.id], io.StringIO())) == ""
 
 
-def test_export_file_appears_only_complete(tmp_path: Path) -> None:
+def test_an_export_file_appears_only_complete(tmp_path: Path) -> None:
     tmp_path = tmp_path / "exports"
     tmp_path.mkdir()
     target = tmp_path / "out.md"
-    with export_file(target) as out:
+    with open_output(target) as out:
         out.write("# Title\n")
         assert not target.exists()
     assert target.read_bytes() == b"# Title\n"
-    with pytest.raises(RuntimeError), export_file(tmp_path / "broken.md") as out:
+    with pytest.raises(RuntimeError), open_output(tmp_path / "broken.md") as out:
         out.write("half")
         raise RuntimeError("the export failed")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.md"]
     nowhere = tmp_path / "nowhere" / "x.md"
     with (
-        pytest.raises(ExportWriteError, match=r"Cannot write .*nowhere.*No such file"),
-        export_file(nowhere),
+        pytest.raises(OutputPathError, match=r"Cannot write .*nowhere.*No such file"),
+        open_output(nowhere),
     ):
         pass
 
