@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from app.events import TEXT_KINDS, Event, EventKind
+from app.events import Event, EventKind
 
 
 class TokenTally:
@@ -27,22 +27,28 @@ class TokenTally:
         """``n`` tokens of ``kind`` (REASONING or CONTENT) were decoded."""
         self._owed[kind] += n
 
+    def attach(self, events: list[Event]) -> list[Event]:
+        """``events`` with the owed counts put on the next text pieces of their kind."""
+        out: list[Event] = []
+        for event in events:
+            owed = self._owed.get(event.kind, 0)
+            if owed:
+                self._owed[event.kind] = 0
+                event = replace(event, tokens=event.tokens + owed)
+            out.append(event)
+        return out
+
     def settle(self, events: list[Event], *, closing: bool) -> list[Event]:
-        """``events`` with the owed counts put on their text pieces.
+        """Like :meth:`attach`, and the reasoning's count is complete when it ends.
 
         Reasoning tokens still owed go out, on an empty piece, before the answer's first
         piece and at the end of the reasoning (``closing``: the reasoning is over).
         """
         out: list[Event] = []
         for event in events:
-            if event.kind in TEXT_KINDS:
-                if event.kind is EventKind.CONTENT:
-                    out += self.carry(EventKind.REASONING)
-                owed = self._owed[event.kind]
-                if owed:
-                    self._owed[event.kind] = 0
-                    event = replace(event, tokens=event.tokens + owed)
-            out.append(event)
+            if event.kind is EventKind.CONTENT:
+                out += self.carry(EventKind.REASONING)
+            out += self.attach([event])
         if closing:
             out += self.carry(EventKind.REASONING)
         return out
