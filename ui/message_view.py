@@ -360,11 +360,14 @@ class TraceWidget(QFrame):
             self.meter.setRange(0, budget)
 
     def append(self, text: str, tokens: int = 0) -> None:
-        cursor = QTextCursor(self.body.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text, self._normal)
+        """More reasoning: ``text`` and the ``tokens`` it took (the header and meter follow)."""
+        if text:
+            cursor = QTextCursor(self.body.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(text, self._normal)
+            self._follow()
         self.tokens += tokens
-        self._follow()
+        self._update_header()
 
     def append_injected(self, text: str, reason: str) -> None:
         known = InjectReason.of(reason)
