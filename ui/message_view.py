@@ -369,11 +369,15 @@ class TraceWidget(QFrame):
         self.tokens += tokens
         self._update_header()
 
-    def append_injected(self, text: str, reason: str) -> None:
+    def note_injected(self, reason: object) -> None:
+        """Ponder inserted text for ``reason``; the header says why when it ended the reasoning."""
         known = InjectReason.of(reason)
         if known is not None and known.ends_reasoning:
             self.end_reason = known
             self.loop_banner.hide()
+
+    def append_injected(self, text: str, reason: str) -> None:
+        self.note_injected(reason)
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(f" [Ponder · {inject_label(reason)}]{text.rstrip()} ", self._injected)

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
+from app.store.domain import InjectedSpan, Message, MessageStatus, Role
+from ui.conversation_view import message_widget
 from ui.library_compare import CompareColumn, compare_message
 from ui.message_view import MessageWidget, TraceWidget
 from ui.window import MainWindow, _Active
 
 R, C = EventKind.REASONING, EventKind.CONTENT
 RID = 21
+MAX_TOKENS_NOTE = "stopped to leave the answer room under the token limit"
 
 
 def reasoning_batches() -> list[list[Event]]:
@@ -115,3 +119,43 @@ def test_compare_counts_tokens(qtbot) -> None:  # type: ignore[no-untyped-def]
     assert trace.toggle.text().endswith("· 48 tokens")
     column._on_bridge_events_arrived(RID, [Event(C, RID, "91 = 7 × 13", tokens=5)])
     assert trace.toggle.text().startswith("Thought for") and "· 48 tokens" in trace.toggle.text()
+
+
+@pytest.mark.parametrize(
+    ("reason", "state", "note"),
+    [
+        ("loop", ReasoningState.ANSWER_NOW, "stopped early: it was going in circles"),
+        ("max_tokens", ReasoningState.CAPPED, MAX_TOKENS_NOTE),
+        ("budget", ReasoningState.CAPPED, "stopped at the thinking budget"),
+    ],
+)
+def test_a_reopened_trace_says_why_ponder_ended_it(
+    qtbot,  # type: ignore[no-untyped-def]
+    reason: str,
+    state: ReasoningState,
+    note: str,
+) -> None:
+    """Reopened from the history, the header says what it said live."""
+    injected = "\n\nTime is up.\n"
+    now = datetime.now(UTC)
+    message = Message(
+        id=2,
+        conversation_id=1,
+        parent_id=1,
+        role=Role.ASSISTANT,
+        content="91 = 7 × 13",
+        reasoning="Let me think." + injected,
+        reasoning_state=state,
+        injected=(InjectedSpan(len("Let me think."), injected, reason),),
+        stats=final_stats(),
+        model=None,
+        status=MessageStatus.COMPLETE,
+        finish_reason=FinishReason.STOP,
+        error=None,
+        created_at=now,
+        updated_at=now,
+    )
+    widget = message_widget(message)
+    qtbot.addWidget(widget)
+    assert widget.trace is not None
+    assert widget.trace.toggle.text() == f"Thought for 2 s · 48 tokens — {note}"
