@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from app.cli_args import check_ctx_arg, non_negative_int, positive_int, resolve_model_arg
 from app.errors import ContextSizeError, PonderError
-from app.events import Event, EventKind, Stats, inject_label
+from app.events import TEXT_KINDS, Event, EventKind, Stats, inject_label
 from app.request import (
     ChatMessage,
     Effort,
@@ -144,6 +144,8 @@ class HumanPrinter:
 
     def __call__(self, event: Event) -> None:
         kind = event.kind
+        if kind in TEXT_KINDS and not event.text:
+            return  # only a token count (a closing tag): nothing to show
         if kind is EventKind.REASONING:
             if not self._in_reasoning:
                 self.out.write(self._style("Thinking…", ITALIC) + "\n")

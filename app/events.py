@@ -35,6 +35,10 @@ class EventKind(enum.Enum):
     ERROR = "error"  # text: a message fit for the user; data: crashed, signal
 
 
+#: The kinds whose events carry text pieces of the answer and a token count.
+TEXT_KINDS = (EventKind.REASONING, EventKind.CONTENT)
+
+
 class FinishReason(enum.Enum):
     """Why a generation ended."""
 
@@ -147,6 +151,10 @@ class Event:
         text: the text piece for REASONING, CONTENT, INJECTED, WARNING, REASONING_LOOP, ERROR.
         data: a small JSON-serialisable payload (see :class:`EventKind`).
         stats: set on STATS events only.
+        tokens: for REASONING and CONTENT, how many decoded tokens this piece accounts for.
+            Over one request they add up to ``Stats.reasoning_tokens`` and
+            ``Stats.content_tokens``; whoever merges pieces adds their counts. A piece may be
+            empty and carry only tokens whose text is not shown (a closing tag).
     """
 
     kind: EventKind
@@ -154,14 +162,17 @@ class Event:
     text: str = ""
     data: Mapping[str, Any] = field(default_factory=dict)
     stats: Stats | None = None
+    tokens: int = 0
 
     def to_json_dict(self) -> dict[str, Any]:
         """The event as one ``--json`` line: ``{"type": ..., ...}``."""
         out: dict[str, Any] = {"type": self.kind.value}
         if self.kind is EventKind.ERROR:
             out["message"] = self.text
-        elif self.text or self.kind in (EventKind.REASONING, EventKind.CONTENT):
+        elif self.text or self.kind in TEXT_KINDS:
             out["text"] = self.text
+        if self.kind in TEXT_KINDS:
+            out["tokens"] = self.tokens
         out.update(self.data)
         if self.stats is not None:
             out.update(self.stats.to_dict())

@@ -44,6 +44,7 @@ from app.reasoning import ReasoningSplitter, SegmentKind
 from app.request import GenerationRequest, LoopPolicy, Sampling, ThinkMode
 from app.templates import ChatTemplate, RenderCancelled
 from backends.base import Control, ModelInfo
+from backends.tally import TokenTally
 
 #: Tokens kept free for the answer when the prompt is trimmed to the context window.
 DEFAULT_ANSWER_RESERVE = 1024
@@ -189,6 +190,7 @@ class Generation:
         self._splitter_base = 0  # offset of the current splitter's first character in the raw text
         self._reasoning_tokens = 0
         self._content_tokens = 0
+        self._tally = TokenTally(request_id)  # the counts the text events carry
         self._waits = 0
         self._capped: ReasoningState | None = None
         self._budget_hit = False
@@ -273,7 +275,7 @@ class Generation:
                     if len(self._generated) >= max_new:
                         finish = FinishReason.LENGTH
                         break
-                    restart = self._maybe_cap()
+                    restart = self._maybe_cap(clock)
                     if restart is not None:
                         break
                 else:
@@ -284,6 +286,7 @@ class Generation:
                     close()
             if restart is None:
                 break
+            yield from self._tally.carry(EventKind.REASONING)  # the count up to the injection
             yield restart.event
             self._generated.extend(restart.tokens)
             self._token_ends.extend([self._raw_len] * len(restart.tokens))
@@ -291,9 +294,12 @@ class Generation:
                 finish = FinishReason.LENGTH
                 break
 
+        held: list[Event] = []
         cut = finish in (FinishReason.LENGTH, FinishReason.CANCELLED)
         for seg in self._splitter.finish(cut=cut):
-            yield from self._segment_events(seg.kind, seg.text, clock)
+            held += self._segment_events(seg.kind, seg.text, clock)
+        yield from self._tally.settle(held, closing=True)
+        yield from self._tally.carry(EventKind.CONTENT)
         end = time.perf_counter()
         if self._splitter.in_reasoning and clock.reasoning_end is None:
             clock.reasoning_end = end
@@ -337,9 +343,11 @@ class Generation:
                         events.append(self._on_loop(hit))
         if was_reasoning or closed or self._splitter.in_reasoning:
             self._reasoning_tokens += 1
+            self._tally.count(EventKind.REASONING)
         else:
             self._content_tokens += 1
-        return events, restart
+            self._tally.count(EventKind.CONTENT)
+        return self._tally.settle(events, closing=not self._splitter.in_reasoning), restart
 
     def _segment_events(self, kind: SegmentKind, text: str, clock: _Clock) -> list[Event]:
         if not text:
@@ -407,7 +415,7 @@ class Generation:
         )
         return _Restart(tokens, event)
 
-    def _maybe_cap(self) -> _Restart | None:
+    def _maybe_cap(self, clock: _Clock) -> _Restart | None:
         """Budget cap, "answer now" and a loop: close the reasoning and let the model answer."""
         if not self._splitter.in_reasoning:
             return None
@@ -428,6 +436,7 @@ class Generation:
             self._capped = ReasoningState.CAPPED
         if reason is None:
             return None
+        clock.reasoning_end = time.perf_counter()  # here, not when the answer ends
         self._loop_answer = False
         message = self._request.thinking.cap_message
         self._append_raw(message + self._fmt.forced_close)

@@ -64,6 +64,7 @@ from backends.remote_api import (
     transport_message,
     usage_int,
 )
+from backends.tally import TokenTally
 
 POLL_S = 0.05
 
@@ -176,6 +177,9 @@ class _Reader:
         self._content = _Trim()
         self.reasoning_chunks = 0
         self.content_chunks = 0
+        # A chunk counts as a token, as in the stats without usage; one with no text of its
+        # own (whitespace held back) is carried by the next piece of its kind, if any.
+        self._tally = TokenTally(request_id)
         self.first: float | None = None
         self.last: float | None = None
         self.reasoning_start: float | None = None
@@ -209,12 +213,13 @@ class _Reader:
             self.reasoning_chunks += 1
         else:
             self.content_chunks += 1
-        return events
+        self._tally.count(EventKind.REASONING if in_reasoning else EventKind.CONTENT)
+        return self._tally.attach(events)
 
     def finish(self) -> list[Event]:
         if self._fields or not self._inline_used:
             return []
-        return self._segments(self._inline.finish(), time.perf_counter())
+        return self._tally.attach(self._segments(self._inline.finish(), time.perf_counter()))
 
     def state(self) -> ReasoningState:
         if not self._fields:

@@ -107,7 +107,8 @@ def coalesce(events: Iterable[Event], clock: Callable[[], float]) -> Iterator[Ev
 
     The first piece of the reasoning and of the answer always goes at once (time to first
     token, and to the first answer token, are untouched); every other event goes at once too,
-    after any text held before it. Nothing is reordered or lost.
+    after any text held before it. Nothing is reordered or lost: a merged piece carries the
+    sum of its pieces' token counts.
     """
     pending: Event | None = None
     last_sent = 0.0
@@ -122,7 +123,12 @@ def coalesce(events: Iterable[Event], clock: Callable[[], float]) -> Iterator[Ev
             last_sent = now
             continue
         if pending is not None and pending.kind is event.kind:
-            pending = Event(event.kind, event.request_id, pending.text + event.text)
+            pending = Event(
+                event.kind,
+                event.request_id,
+                pending.text + event.text,
+                tokens=pending.tokens + event.tokens,
+            )
         else:
             if pending is not None:
                 yield pending

@@ -104,7 +104,7 @@ def main() -> int:
     words = REASONING.split(" ")
     for i in range(0, len(words), 3):
         window._on_bridge_events_arrived(
-            1, [Event(EventKind.REASONING, 1, " ".join(words[i : i + 3]) + " ")]
+            1, [Event(EventKind.REASONING, 1, " ".join(words[i : i + 3]) + " ", tokens=4)]
         )
     widget.trace.elapsed_s = 6.4  # type: ignore[union-attr]
     widget.trace._update_header()  # type: ignore[union-attr]

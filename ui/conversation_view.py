@@ -144,6 +144,8 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
         if message.reasoning.strip():
             trace = w.ensure_trace()
             trace.set_text(message.reasoning)
+            for span in message.injected:  # why Ponder ended it, as the live header said
+                trace.note_injected(span.reason)
             stats = message.stats
             trace.finish(
                 message.reasoning_state,

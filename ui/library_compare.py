@@ -216,7 +216,8 @@ class CompareColumn(QWidget):
         for event in events:
             kind = event.kind
             if kind is EventKind.REASONING:
-                w.ensure_trace().append(event.text, tokens=1)
+                if event.text or w.trace is not None:  # a count alone makes no trace
+                    w.ensure_trace().append(event.text, tokens=event.tokens)
             elif kind is EventKind.CONTENT:
                 if w.trace is not None and w.trace.live:
                     w.trace.finish(None, None, None, collapse=False)

@@ -368,18 +368,25 @@ class TraceWidget(QFrame):
             self.meter.setRange(0, budget)
 
     def append(self, text: str, tokens: int = 0) -> None:
-        cursor = QTextCursor(self.body.document())
-        cursor.movePosition(QTextCursor.MoveOperation.End)
-        cursor.insertText(text, self._normal)
+        """More reasoning: ``text`` and the ``tokens`` it took (the header and meter follow)."""
+        if text:
+            cursor = QTextCursor(self.body.document())
+            cursor.movePosition(QTextCursor.MoveOperation.End)
+            cursor.insertText(text, self._normal)
+            self._follow()
         self.tokens += tokens
-        self._follow()
+        self._update_header()
 
-    def append_injected(self, text: str, reason: str) -> None:
+    def note_injected(self, reason: object) -> None:
+        """Ponder inserted text for ``reason``; the header says why when it ended the reasoning."""
         known = InjectReason.of(reason)
         if known is not None and known.ends_reasoning:
             self.end_reason = known
             self.loop_banner.hide()
             self.answer_now.hide()  # the reasoning is over
+
+    def append_injected(self, text: str, reason: str) -> None:
+        self.note_injected(reason)
         cursor = QTextCursor(self.body.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(f" [Ponder · {inject_label(reason)}]{text.rstrip()} ", self._injected)

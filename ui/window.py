@@ -860,22 +860,23 @@ class MainWindow(QMainWindow):
         if active is None or request_id != active.request_id:
             return  # a stale request's events
         w = active.widget
-        reasoning: list[str] = []
-        content: list[str] = []
+        reasoning: list[Event] = []
+        content: list[Event] = []
 
         def flush() -> None:
-            if reasoning:
+            text = "".join(e.text for e in reasoning)
+            if text or (reasoning and w.trace is not None):  # a count alone makes no trace
                 trace = w.ensure_trace()
                 if trace.live and trace.budget is None:
                     trace.set_budget(active.budget)
-                trace.append("".join(reasoning), tokens=len(reasoning))
-                reasoning.clear()
+                trace.append(text, tokens=sum(e.tokens for e in reasoning))
+            reasoning.clear()
             if content:
                 if w.trace is not None and w.trace.live:
                     w.trace.finish(
                         None, None, None, collapse=self.settings_panel.collapse.isChecked()
                     )
-                w.answer.append("".join(content))
+                w.answer.append("".join(e.text for e in content))
                 content.clear()
 
         for event in events:
@@ -883,11 +884,11 @@ class MainWindow(QMainWindow):
             if kind is EventKind.REASONING:
                 if content:
                     flush()
-                reasoning.append(event.text)
+                reasoning.append(event)
             elif kind is EventKind.CONTENT:
                 if reasoning:
                     flush()
-                content.append(event.text)
+                content.append(event)
             else:
                 flush()
                 self._apply_other(active, event)

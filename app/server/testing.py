@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from app.events import (
+    TEXT_KINDS,
     Event,
     EventKind,
     FinishReason,
@@ -127,7 +128,7 @@ class FakeStream:
             elif kind is EventKind.CONTENT:
                 n_content += 1
             data = {"reason": InjectReason.BUDGET.value} if kind is EventKind.INJECTED else {}
-            yield Event(kind, rid, text, data)
+            yield Event(kind, rid, text, data, tokens=1 if kind in TEXT_KINDS else 0)
         state = ReasoningState.CAPPED if capped else ReasoningState.NONE
         if answered_now:
             state = ReasoningState.ANSWER_NOW

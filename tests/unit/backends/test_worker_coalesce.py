@@ -59,3 +59,18 @@ def test_a_burst_is_sent_within_one_window() -> None:
     gaps = [b[0] - a[0] for a, b in pairwise(sent_at)]
     assert all(g <= COALESCE_S + 0.0011 for g in gaps)
     assert len(sent_at) <= 200 * 0.001 / COALESCE_S + 2
+
+
+def test_merged_pieces_carry_the_sum_of_their_token_counts() -> None:
+    # The live "N tokens" and the budget meter add these up: a merge must not lose any.
+    step = COALESCE_S / 5
+    kinds = [R] * 20 + [C] * 10
+    events = [Event(kind, 1, f"p{i}", tokens=1 + i % 3) for i, kind in enumerate(kinds)]
+    events.insert(20, Event(R, 1, "", tokens=2))  # a closing tag: a count, no text
+    times = iter(i * step for i in range(len(events)))
+    out = list(coalesce(events, lambda: next(times)))
+    assert len(out) < len(events)  # merged
+    for kind in (R, C):
+        assert sum(e.tokens for e in out if e.kind is kind) == sum(
+            e.tokens for e in events if e.kind is kind
+        )
