@@ -150,7 +150,7 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
                 stats.reasoning_tokens if stats else None,
                 collapse=True,
             )
-        w.answer.set_markdown(message.content)
+        w.set_content(message.content)
         w.set_model_name(message.model.model_id if message.model else "")
         w.set_stats(message.stats, message.model.model_id if message.model else "")
         if message.status is MessageStatus.INTERRUPTED:
@@ -160,6 +160,6 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
         elif message.status is MessageStatus.CANCELLED:
             w.set_error("Stopped.")
     else:
-        w.answer.set_markdown(message.content)
+        w.set_content(message.content)
     w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
     return w

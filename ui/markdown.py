@@ -94,7 +94,9 @@ class _Renderer:
             lexer = get_lexer_by_name(lang) if lang else TextLexer()
         except ClassNotFound:
             lexer = TextLexer()
-        body = str(highlight(code, lexer, self.formatter))
+        # Without its last newline, and never empty: Qt drops an empty <pre>, and then the
+        # blocks after the table come out differently whether rendered with it or apart.
+        body = str(highlight(code, lexer, self.formatter)).removesuffix("\n") or "&nbsp;"
         result: RenderResult = env["result"]
         n = result.code_base + len(result.code)
         result.code.append(code)
@@ -183,7 +185,11 @@ class _BlockScanner:
         stripped = line.strip()
         indent = len(line) - len(line.lstrip(" "))
         if self.fence:
-            if indent <= 3 and stripped.startswith(self.fence) and not stripped.strip(self.fence[0]):
+            if (
+                indent <= 3
+                and stripped.startswith(self.fence)
+                and not stripped.strip(self.fence[0])
+            ):
                 self.fence = ""
         elif self.math:
             self.math = not stripped.endswith("$$")
@@ -192,7 +198,9 @@ class _BlockScanner:
                 self.fence = opened.group(1)
         elif indent <= 3 and stripped.startswith("$$"):
             # As dollarmath reads it: "$$…$$" on one line is whole; "$$ a $$ b" is no block.
-            self.math = not (len(stripped) > 3 and (stripped.endswith("$$") or "$$" in stripped[2:]))
+            self.math = not (
+                len(stripped) > 3 and (stripped.endswith("$$") or "$$" in stripped[2:])
+            )
         self.after_blank = not stripped
 
 

@@ -19,6 +19,7 @@ from PySide6.QtGui import (
     QGuiApplication,
     QImage,
     QResizeEvent,
+    QTextBlockFormat,
     QTextCharFormat,
     QTextCursor,
     QTextDocument,
@@ -127,28 +128,43 @@ class AutoHeightBrowser(QTextBrowser):
 
 
 class AnswerView(AutoHeightBrowser):
-    """The answer, Markdown rendered incrementally."""
+    """The answer, Markdown rendered incrementally (or a user's text, as typed).
+
+    Finished blocks are rendered once and added at the end; the open tail is plain text that
+    grows by each piece. However the text arrives (streamed in any pieces, or all at once when
+    a conversation is reopened), the document ends up the same.
+    """
+
+    _MARK = "\u2063"  # an invisible separator the first block of each insert lands on
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.document().setUndoRedoEnabled(False)  # appended to for minutes: no undo history
+        self._reset()
+        self.copy_requested.connect(self._on_self_copy_requested)
+
+    def _reset(self) -> None:
         from ui.markdown import StreamingMarkdown
 
         self._stream = StreamingMarkdown()
-        self._tail_start = 0
+        self._plain: str | None = None
+        self._has_blocks = False  # finished blocks are in the document
+        self._tail_start: int | None = None  # where the plain tail begins, if shown
         self._code: list[str] = []
         self._math_keys: set[str] = set()
-        self.copy_requested.connect(self._on_self_copy_requested)
+        self._relayout_pending = False
 
     @property
     def text(self) -> str:
-        return self._stream.text
+        return self._plain if self._plain is not None else self._stream.text
 
     def _on_self_copy_requested(self, n: int) -> None:
         if 0 <= n < len(self._code):
             QGuiApplication.clipboard().setText(self._code[n])
 
     def _register(self, result: RenderResult) -> str:
-        """Add math images (typeset in the background) to the document; renumber copy links."""
+        """Add math images (typeset in the background) to the document and the code blocks to
+        the copy list; returns the HTML to insert."""
         doc = self.document()
         color = self.palette().text().color().name()
         ratio = self.devicePixelRatioF() or 1.0
@@ -171,9 +187,6 @@ class AnswerView(AutoHeightBrowser):
                 _math_renderer().request(key, latex, display, size, color, ratio)
                 _math_views.setdefault(key, []).append(self)
             doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
-        base = len(self._code)
-        for i in range(len(result.code)):
-            out = out.replace(f'href="copy:{i}"', f'href="copy:{base + i}"')
         self._code.extend(result.code)
         return out
 
@@ -183,52 +196,92 @@ class AnswerView(AutoHeightBrowser):
         if image is None:
             image = _placeholder()
         doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
+        if not self._relayout_pending:  # one layout pass for the formulas of one moment
+            self._relayout_pending = True
+            QTimer.singleShot(0, self._relayout)
+
+    def _relayout(self) -> None:
+        self._relayout_pending = False
+        doc = self.document()
         doc.markContentsDirty(0, doc.characterCount())
 
-    def _cursor_at_tail(self) -> QTextCursor:
-        """A cursor with the open block (plain text, re-rendered each time) removed."""
+    def _remove_tail(self) -> None:
+        if self._tail_start is None:
+            return
         cursor = QTextCursor(self.document())
-        cursor.setPosition(self._tail_start)
+        # The tail's own blocks, and the block break before them.
+        cursor.setPosition(max(self._tail_start - 1, 0) if self._has_blocks else 0)
         cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
         cursor.removeSelectedText()
-        return cursor
+        self._tail_start = None
 
-    def _insert_blocks(self, cursor: QTextCursor, markdown: str) -> None:
+    def _append_tail(self, text: str) -> None:
+        """The open block: plain text until it is finished (cheap: only the new piece)."""
+        if not text:
+            return
+        cursor = QTextCursor(self.document())
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if self._tail_start is None:
+            if self._has_blocks:
+                cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
+            self._tail_start = cursor.position()
+        cursor.insertText(text, QTextCharFormat())
+
+    def _insert_blocks(self, markdown: str) -> None:
+        """Render finished Markdown and add it after the finished blocks already shown."""
         if not markdown.strip():
             return
         from ui.markdown import render_markdown
 
-        html_text = self._register(render_markdown(markdown, dark=is_dark()))
-        if cursor.position() > 0:
-            cursor.insertBlock()
-        cursor.insertFragment(QTextDocumentFragment.fromHtml(html_text, self.document()))
-        self._tail_start = cursor.position()
+        result = render_markdown(markdown, dark=is_dark(), code_base=len(self._code))
+        html_text = self._register(result).strip()
+        if not html_text:
+            return
+        doc = self.document()
+        cursor = QTextCursor(doc)
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        if not self._has_blocks:
+            doc.setHtml(html_text)  # keeps the resources (formulas) added above
+        else:
+            # Inserted text merges into the block at the cursor, which keeps its format: let
+            # a marker paragraph merge there, so every rendered block keeps its own (a list
+            # item's, a heading's), then remove the marker.
+            start = cursor.position()
+            marked = f"<p>{self._MARK}</p>{html_text}"
+            cursor.insertFragment(QTextDocumentFragment.fromHtml(marked, doc))
+            cursor.setPosition(start)
+            cursor.setPosition(start + 1, QTextCursor.MoveMode.KeepAnchor)
+            cursor.removeSelectedText()
+        self._has_blocks = True
 
     def append(self, piece: str) -> None:
-        finished, tail = self._stream.append(piece)
-        cursor = self._cursor_at_tail()
-        self._insert_blocks(cursor, finished)
-        if tail:
-            # The open block: plain text until it is finished (cheap, whatever its length).
-            if cursor.position() > 0:
-                cursor.insertBlock()
-            cursor.insertText(tail)
+        finished, added = self._stream.feed(piece)
+        if finished:
+            self._remove_tail()
+            self._insert_blocks(finished)
+            self._append_tail(self._stream.tail)
+        else:
+            self._append_tail(added)
 
     def finish(self) -> None:
         rest = self._stream.finish()
-        cursor = self._cursor_at_tail()
-        self._insert_blocks(cursor, rest)
-        self._tail_start = cursor.position()
+        self._remove_tail()
+        self._insert_blocks(rest)
 
     def set_markdown(self, text: str) -> None:
+        """Show a whole Markdown text (a saved answer): the same document streaming builds."""
         self.clear()
-        from ui.markdown import StreamingMarkdown
+        self._reset()
+        finished, _added = self._stream.feed(text)
+        self._insert_blocks(finished)
+        self._insert_blocks(self._stream.finish())
 
-        self._stream = StreamingMarkdown()
-        self._tail_start = 0
-        self._code = []
-        self._stream.append(text)
-        self.finish()
+    def set_plain_text(self, text: str) -> None:
+        """Show text exactly as typed: every line, every space (a user's message)."""
+        self.clear()
+        self._reset()
+        self._plain = text
+        self.setPlainText(text)
 
 
 class _TraceBody(QPlainTextEdit):
@@ -579,6 +632,13 @@ class MessageWidget(QFrame):
         self.sibling_label.setText(f"{index + 1}/{count}")
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < count - 1)
+
+    def set_content(self, text: str) -> None:
+        """Show a whole message: the user's text as typed, the model's answer as Markdown."""
+        if self.role == "user":
+            self.answer.set_plain_text(text)
+        else:
+            self.answer.set_markdown(text)
 
     def set_model_name(self, name: str) -> None:
         """Title an answer with the model that wrote it (side by side, several models)."""
