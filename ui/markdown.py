@@ -32,6 +32,7 @@ from pygments.util import ClassNotFound
 from ui.markdown_math import latex_delimiters_plugin
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_LIST_ITEM = re.compile(r"(?:([-+*])|\d{1,9}([.)]))(?:[ \t]|$)")
 _TASK_CHECKED = re.compile(r'<input class="task-list-item-checkbox" checked="checked"[^>]*>')
 _TASK_OPEN = re.compile(r'<input class="task-list-item-checkbox"[^>]*>')
 
@@ -162,6 +163,12 @@ def stable_prefix_end(text: str, start: int = 0) -> int:
     return start + stream.done_upto
 
 
+def list_marker(line: str) -> str:
+    """The kind of list item ``line`` starts ("-", "*", "+", "." or ")"), or ""."""
+    item = _LIST_ITEM.match(line)
+    return (item.group(1) or item.group(2)) if item else ""
+
+
 class _BlockScanner:
     """Cheap per-line view of where a blank line may end the blocks above it: outside code
     fences and ``$$`` math. A guess on the safe side; markdown-it confirms each split."""
@@ -170,6 +177,7 @@ class _BlockScanner:
         self.fence = ""  # the open fence's marker
         self.math = False
         self.after_blank = False
+        self.open_list = ""  # the marker of a list known to go on ("-", "*", "+", ".", ")")
 
     def could_split_before(self, line: str, complete: bool) -> bool:
         """May a new top-level block start at ``line`` (all of it, or its start so far)?"""
@@ -178,7 +186,9 @@ class _BlockScanner:
         # Indented: a list item's continuation or indented code. A list marker (or what may
         # yet become one): the list above may go on. Lines that start otherwise open a block.
         first = line[0]
-        return first not in " \t" and (complete or first not in "-+*0123456789")
+        if not complete:
+            return first not in " \t-+*0123456789"
+        return first not in " \t" and not (self.open_list and list_marker(line) == self.open_list)
 
     def feed(self, line: str) -> None:
         """A complete line (without its newline)."""
@@ -282,6 +292,9 @@ class StreamingMarkdown:
             return ""
         self._line_checked = True
         head = "".join(self._open)
+        # A list item that goes on the list above: later items of its kind will too, so they
+        # are not parsed again (a long list costs one check, not one per item).
+        self._scanner.open_list = list_marker(line)
         if not _renderer(False).starts_top_level_block(head + line[:64], len(self._open)):
             return ""
         self.done_upto += len(head)

@@ -136,6 +136,7 @@ class AnswerView(AutoHeightBrowser):
     """
 
     _MARK = "\u2063"  # an invisible separator the first block of each insert lands on
+    TAIL_LINE = 2000  # characters of an unfinished line shown in one block while streaming
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,6 +151,7 @@ class AnswerView(AutoHeightBrowser):
         self._plain: str | None = None
         self._has_blocks = False  # finished blocks are in the document
         self._tail_start: int | None = None  # where the plain tail begins, if shown
+        self._tail_column = 0  # length of the tail's last block
         self._code: list[str] = []
         self._math_keys: set[str] = set()
         self._relayout_pending = False
@@ -225,7 +227,21 @@ class AnswerView(AutoHeightBrowser):
             if self._has_blocks:
                 cursor.insertBlock(QTextBlockFormat(), QTextCharFormat())
             self._tail_start = cursor.position()
-        cursor.insertText(text, QTextCharFormat())
+            self._tail_column = 0
+        plain = QTextCharFormat()
+        for i, line in enumerate(text.split("\n")):
+            if i:
+                cursor.insertBlock(QTextBlockFormat(), plain)
+                self._tail_column = 0
+            # Qt lays a block out whole on every change: a very long line streamed into one
+            # block costs time growing with its length. Shown in pieces until it is finished.
+            while self._tail_column + len(line) > self.TAIL_LINE:
+                room = self.TAIL_LINE - self._tail_column
+                cursor.insertText(line[:room], plain)
+                cursor.insertBlock(QTextBlockFormat(), plain)
+                line, self._tail_column = line[room:], 0
+            cursor.insertText(line, plain)
+            self._tail_column += len(line)
 
     def _insert_blocks(self, markdown: str) -> None:
         """Render finished Markdown and add it after the finished blocks already shown."""
