@@ -32,6 +32,7 @@ from pygments.util import ClassNotFound
 from ui.markdown_math import latex_delimiters_plugin
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_BLOCK_END_NEWLINE = re.compile(r"(</(?:p|li|ul|ol|h[1-6]|blockquote|table|tr|td|th|t\w+)>)\n")
 _LIST_ITEM = re.compile(r"(?:([-+*])|\d{1,9}([.)]))(?:[ \t]|$)")
 _TASK_CHECKED = re.compile(r'<input class="task-list-item-checkbox" checked="checked"[^>]*>')
 _TASK_OPEN = re.compile(r'<input class="task-list-item-checkbox"[^>]*>')
@@ -133,6 +134,12 @@ class _Renderer:
         # QTextDocument shows no form controls: task list boxes become characters.
         out = _TASK_OPEN.sub("☐", _TASK_CHECKED.sub("☑", out))
         out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
+        # An empty list item, like an empty <pre>, is dropped or kept by Qt depending on what
+        # follows: given a space, it reads the same however the answer was cut into blocks.
+        out = out.replace("<li></li>", "<li>&nbsp;</li>")
+        # The line breaks markdown-it puts after blocks: Qt may read one as a space at the end
+        # of the block before (a display formula inside a paragraph nests a <p>).
+        out = _BLOCK_END_NEWLINE.sub(r"\1", out)
         result.html = out
         return result
 

@@ -13,6 +13,7 @@ import json
 import os
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ from PySide6.QtGui import QTextDocument
 
 from app.events import Event, EventKind, FinishReason, done_event
 from app.store import Store, open_store
+from app.store.domain import Message, MessageStatus, Role
 from tests.support import reasoning_traces
 from tests.support.document_shape import Block, shape
 from ui import message_view
@@ -32,8 +34,8 @@ from ui.conversation_view import message_widget
 from ui.markdown import render_markdown
 from ui.message_view import AnswerView
 
-settings.register_profile("ci", max_examples=700, deadline=None)
-settings.register_profile("dev", max_examples=120, deadline=None)
+settings.register_profile("ci", max_examples=900, deadline=None)
+settings.register_profile("dev", max_examples=100, deadline=None)
 PROFILE = os.environ.get("PONDER_HYPOTHESIS_PROFILE", "dev")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "markdown"
 
@@ -137,15 +139,39 @@ def one_shot(text: str) -> list[Block]:
     return shape(view.document())
 
 
-def reopened(store: Store, text: str) -> list[Block]:
-    """Saved through the real store (SQLite), read back, built as the chat builds it."""
-    conv = store.create_conversation()
-    store.add_user_message(conv.id, "Question?")
-    recorder = store.start_answer(conv.id)
-    recorder.apply(Event(EventKind.CONTENT, text=text))
-    recorder.apply(done_event(0, FinishReason.STOP))
-    saved = store.active_path(conv.id)[-1]
-    return shape(message_widget(saved).answer.document())
+def _saved_answer(text: str) -> Message:
+    now = datetime.now(UTC)
+    return Message(
+        id=1,
+        conversation_id=1,
+        parent_id=None,
+        role=Role.ASSISTANT,
+        content=text,
+        reasoning="",
+        reasoning_state=None,
+        injected=(),
+        stats=None,
+        model=None,
+        status=MessageStatus.COMPLETE,
+        finish_reason=FinishReason.STOP,
+        error=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def reopened(text: str, store: Store | None = None) -> list[Block]:
+    """Built as the chat builds a message read from the history: through the real store
+    (SQLite) when given one, else from the message as the store hands it over."""
+    message = _saved_answer(text)
+    if store is not None:
+        conv = store.create_conversation()
+        store.add_user_message(conv.id, "Question?")
+        recorder = store.start_answer(conv.id)
+        recorder.apply(Event(EventKind.CONTENT, text=text))
+        recorder.apply(done_event(0, FinishReason.STOP))
+        message = store.active_path(conv.id)[-1]
+    return shape(message_widget(message).answer.document())
 
 
 def whole_html(text: str) -> list[Block]:
@@ -154,11 +180,12 @@ def whole_html(text: str) -> list[Block]:
     return shape(doc)
 
 
-def check(store: Store, text: str, cuts: list[int]) -> None:
+def check(text: str, cuts: list[list[int]], store: Store | None = None) -> None:
     expected = whole_html(text)
     assert one_shot(text) == expected
-    assert streamed(text, cuts) == expected
-    assert reopened(store, text) == expected
+    for some in cuts:
+        assert streamed(text, some) == expected
+    assert reopened(text, store) == expected
 
 
 class _NoTypesetting:
@@ -180,17 +207,12 @@ def store() -> Iterator[Store]:
     opened.close()
 
 
-@settings(
-    settings.get_profile(PROFILE),
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(settings.get_profile(PROFILE), suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
-def test_streamed_one_shot_and_reopened_read_the_same(
-    qapp, store: Store, data: st.DataObject
-) -> None:  # type: ignore[no-untyped-def]
+def test_streamed_one_shot_and_reopened_read_the_same(qapp, data: st.DataObject) -> None:  # type: ignore[no-untyped-def]
     text = data.draw(markdown_texts())
-    cuts = data.draw(st.lists(st.integers(0, len(text)), max_size=12))
-    check(store, text, cuts)
+    cuts = st.lists(st.integers(0, len(text)), max_size=12)
+    check(text, [data.draw(cuts), data.draw(cuts)])
 
 
 def _corpus() -> dict[str, str]:
@@ -206,6 +228,13 @@ def _corpus() -> dict[str, str]:
         "Here are the steps:\n\n- first\n- second\n\nAfter the list, a paragraph.\n\n"
         "1. one\n2. two\n\nThe end."
     )
+    # Cases hypothesis found (Qt reads an empty <pre> or <li>, or a space after a nested <p>,
+    # differently by what follows).
+    corpus["found-empty-code-block"] = "```\n```\n\nalpha\n\nalpha"
+    corpus["found-empty-list-item"] = "- [link](https://example.org)\n- 1.\n\nalpha\n\nalpha"
+    corpus["found-empty-item-then-math"] = "1.\n\n$$\na^2\n$$"
+    corpus["found-rule-first"] = "---\n\nafter a rule"
+    corpus["found-display-math-in-paragraph"] = "\\[y\\] alpha\n\n```\n```"
     return corpus
 
 
@@ -216,7 +245,9 @@ CORPUS = _corpus()
 def test_real_outputs_read_the_same_in_any_pieces(qapp, store: Store, name: str) -> None:  # type: ignore[no-untyped-def]
     text = CORPUS[name]
     rng = random.Random(name)
-    for _ in range(3):
-        cuts = [rng.randrange(len(text) + 1) for _ in range(rng.randint(1, len(text) // 4 + 1))]
-        check(store, text, cuts)
-    check(store, text, list(range(len(text))))  # one character at a time
+    cuts = [
+        [rng.randrange(len(text) + 1) for _ in range(rng.randint(1, len(text) // 4 + 1))]
+        for _ in range(3)
+    ]
+    every_character = list(range(len(text)))
+    check(text, [*cuts, every_character], store)
