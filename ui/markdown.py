@@ -7,8 +7,9 @@
 * Math — ``$…$``, ``$$…$$``, ``\\(…\\)``, ``\\[…\\]`` and bare ``\\boxed{…}`` — typeset by
   ziamath (LaTeX → SVG) and drawn into images the view registers as document resources
   (``math:<hash>``). Images from the model are shown as links, never fetched.
-* :class:`StreamingMarkdown` renders finished blocks once; only the open block is rendered
-  again as text streams in.
+* :class:`StreamingMarkdown` splits a streamed answer where markdown-it says a new top-level
+  block starts after a blank line, so each finished part is rendered once and reads exactly as
+  in the whole answer; the open tail is shown as plain text meanwhile.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ui.markdown_math import latex_delimiters_plugin
 
 _FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
 _BLOCK_END_NEWLINE = re.compile(r"(</(?:p|li|ul|ol|h[1-6]|blockquote|table|tr|td|th|t\w+)>)\n")
+_EMPTY_BLOCK = re.compile(r"<(p|li|h[1-6]|td|th)(\s[^>]*)?></\1>")
 _LIST_ITEM = re.compile(r"(?:([-+*])|\d{1,9}([.)]))(?:[ \t]|$)")
 _TASK_CHECKED = re.compile(r'<input class="task-list-item-checkbox" checked="checked"[^>]*>')
 _TASK_OPEN = re.compile(r'<input class="task-list-item-checkbox"[^>]*>')
@@ -134,9 +136,10 @@ class _Renderer:
         # QTextDocument shows no form controls: task list boxes become characters.
         out = _TASK_OPEN.sub("☐", _TASK_CHECKED.sub("☑", out))
         out = out.replace("<table>", '<table border="1" cellspacing="0" cellpadding="4">')
-        # An empty list item, like an empty <pre>, is dropped or kept by Qt depending on what
-        # follows: given a space, it reads the same however the answer was cut into blocks.
-        out = out.replace("<li></li>", "<li>&nbsp;</li>")
+        # An empty block (list item, heading, cell), like an empty <pre>, is dropped or kept
+        # by Qt depending on what follows: given a space, it reads the same however the
+        # answer was cut into blocks.
+        out = _EMPTY_BLOCK.sub(r"<\1\2>&nbsp;</\1>", out)
         # The line breaks markdown-it puts after blocks: Qt may read one as a space at the end
         # of the block before (a display formula inside a paragraph nests a <p>).
         out = _BLOCK_END_NEWLINE.sub(r"\1", out)

@@ -34,7 +34,7 @@ from ui.conversation_view import message_widget
 from ui.markdown import render_markdown
 from ui.message_view import AnswerView
 
-settings.register_profile("ci", max_examples=900, deadline=None)
+settings.register_profile("ci", max_examples=2000, deadline=None)
 settings.register_profile("dev", max_examples=100, deadline=None)
 PROFILE = os.environ.get("PONDER_HYPOTHESIS_PROFILE", "dev")
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "markdown"
@@ -103,6 +103,9 @@ _BLOCK = st.one_of(
     st.just("    indented code\n\n    more code"),
     st.just("<div>not html</div>"),
     st.just("[ref]: https://example.org"),
+    st.just("> quoted\n> - item in a quote\n>\n> ```\n> code in a quote\n> ```"),
+    st.just("- item\n\n  ```\n  code in an item\n\n  more\n  ```\n- next"),
+    st.just("\tcode after a tab\n\n\tmore"),
 )
 
 _GAP = st.sampled_from(["\n\n", "\n\n", "\n", "\n\n\n", "\n \n"])
@@ -114,7 +117,8 @@ def markdown_texts(draw: st.DrawFn) -> str:
     out = blocks[0]
     for block in blocks[1:]:
         out += draw(_GAP) + block
-    return out + draw(st.sampled_from(["", "\n", "\n\n"]))
+    out += draw(st.sampled_from(["", "\n", "\n\n"]))
+    return out.replace("\n", "\r\n") if draw(st.integers(0, 9)) == 0 else out  # Windows ends
 
 
 # -- the three (four) ways an answer is rendered ---------------------------------------------
@@ -234,6 +238,7 @@ def _corpus() -> dict[str, str]:
     corpus["found-empty-list-item"] = "- [link](https://example.org)\n- 1.\n\nalpha\n\nalpha"
     corpus["found-empty-item-then-math"] = "1.\n\n$$\na^2\n$$"
     corpus["found-rule-first"] = "---\n\nafter a rule"
+    corpus["found-empty-heading-in-list"] = "- alpha\n\n  alpha\n- #\n\n$$\na^2\n$$"
     corpus["found-display-math-in-paragraph"] = "\\[y\\] alpha\n\n```\n```"
     return corpus
 
