@@ -18,8 +18,9 @@ from PySide6.QtWidgets import QScrollArea
 
 from app.store.domain import Message, MessageStatus, Role
 from tests.support.document_shape import shape
+from ui.answer_view import AnswerView
 from ui.conversation_view import message_widget
-from ui.message_view import AnswerView, MessageWidget
+from ui.message_view import MessageWidget
 
 ISSUE_LISTS = (
     "Here are the steps:\n\n- first\n- second\n\nAfter the list, a paragraph.\n\n"

@@ -29,10 +29,10 @@ from app.store import Store, open_store
 from app.store.domain import Message, MessageStatus, Role
 from tests.support import reasoning_traces
 from tests.support.document_shape import Block, shape
-from ui import message_view
+from ui import answer_view
+from ui.answer_view import AnswerView
 from ui.conversation_view import message_widget
 from ui.markdown import render_markdown
-from ui.message_view import AnswerView
 
 settings.register_profile("ci", max_examples=2000, deadline=None)
 settings.register_profile("dev", max_examples=100, deadline=None)
@@ -200,8 +200,8 @@ class _NoTypesetting:
 @pytest.fixture(autouse=True)
 def placeholders_for_formulas(monkeypatch: pytest.MonkeyPatch) -> None:
     """Formulas stay placeholders: whether one was typeset yet must not change the shape."""
-    monkeypatch.setattr(message_view, "cached", lambda *_args: (False, None))
-    monkeypatch.setattr(message_view, "_math_renderer", _NoTypesetting)
+    monkeypatch.setattr(answer_view, "cached", lambda *_args: (False, None))
+    monkeypatch.setattr(answer_view, "_math_renderer", _NoTypesetting)
 
 
 @pytest.fixture
