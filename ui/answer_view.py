@@ -177,9 +177,10 @@ class AnswerView(AutoHeightBrowser):
             QTimer.singleShot(0, self._relayout)
 
     def _relayout(self) -> None:
-        self._relayout_pending = False
-        doc = self.document()
-        doc.markContentsDirty(0, doc.characterCount())
+        with contextlib.suppress(RuntimeError):  # the view may have been deleted meanwhile
+            self._relayout_pending = False
+            doc = self.document()
+            doc.markContentsDirty(0, doc.characterCount())
 
     def _remove_tail(self) -> None:
         if self._tail_start is None:
