@@ -32,7 +32,7 @@ from tests.support.document_shape import Block, shape
 from ui import answer_view
 from ui.answer_view import AnswerView
 from ui.conversation_view import message_widget
-from ui.markdown import render_markdown
+from ui.markdown import StreamingMarkdown, render_markdown
 
 settings.register_profile("ci", max_examples=2000, deadline=None)
 settings.register_profile("dev", max_examples=100, deadline=None)
@@ -256,3 +256,19 @@ def test_real_outputs_read_the_same_in_any_pieces(qapp, store: Store, name: str)
     ]
     every_character = list(range(len(text)))
     check(text, [*cuts, every_character], store)
+
+
+@settings(settings.get_profile(PROFILE))
+@given(data=st.data())
+def test_every_character_is_handed_out_once_in_order(data: st.DataObject) -> None:
+    text = data.draw(markdown_texts())
+    cuts = sorted(set(data.draw(st.lists(st.integers(0, len(text)), max_size=20))))
+    stream = StreamingMarkdown()
+    out, last = [], 0
+    for cut in [*cuts, len(text)]:
+        finished, _added = stream.feed(text[last:cut])
+        out.append(finished)
+        last = cut
+    out.append(stream.finish())
+    normalised = text.replace("\r\n", "\n")
+    assert "".join(out) == normalised == stream.text
