@@ -96,7 +96,7 @@ def main() -> int:
 
     for text in ("What is the sum of the first 100 positive integers?",):
         user = MessageWidget("user", 1)
-        user.answer.set_markdown(text)
+        user.set_content(text)
         window.view.append_widget(user)
     widget = window.view.append_widget(MessageWidget("assistant", 2))
     widget.set_model_name(path_display_name(info.path))  # as the window titles a live answer

@@ -153,7 +153,7 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
                 stats.reasoning_tokens if stats else None,
                 collapse=True,
             )
-        w.answer.set_markdown(message.content)
+        w.set_content(message.content)
         name = ref_display_name(message.model)
         w.set_model_name(name)
         w.set_stats(message.stats, name)
@@ -164,6 +164,6 @@ def message_widget(message: Message, parent: QWidget | None = None) -> MessageWi
         elif message.status is MessageStatus.CANCELLED:
             w.set_error("Stopped.")
     else:
-        w.answer.set_markdown(message.content)
+        w.set_content(message.content)
     w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
     return w

@@ -1,29 +1,16 @@
 """One message of a conversation: the user's text, or the model's trace + answer + stats.
 
 Appending is O(piece): the trace is a QPlainTextEdit fed through a cursor at its end; the
-answer renders finished Markdown blocks once and re-renders only the open block.
+answer (:mod:`ui.answer_view`) renders finished Markdown blocks once and shows the open tail
+as plain text.
 """
 
 from __future__ import annotations
 
-import contextlib
-import html
 import time
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import (
-    QColor,
-    QDesktopServices,
-    QFont,
-    QGuiApplication,
-    QImage,
-    QResizeEvent,
-    QTextCharFormat,
-    QTextCursor,
-    QTextDocument,
-    QTextDocumentFragment,
-)
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QResizeEvent, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -31,20 +18,14 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QSizePolicy,
-    QTextBrowser,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.events import InjectReason, ReasoningState, Stats, inject_label
-from ui.math_images import MathRenderer, cached
-from ui.theme import is_dark
-
-# ui.markdown (markdown-it, Pygments) is imported by the first answer, not at start-up; the
-# warm-up thread (ui.warmup) loads it in the background soon after the window shows.
-if TYPE_CHECKING:
-    from ui.markdown import RenderResult
+from ui.answer_view import AnswerView
+from ui.answer_view import warm_up_math as warm_up_math  # the warm-up imports it from here
 
 _STATE_NOTES = {
     ReasoningState.CAPPED: "stopped at the thinking budget",
@@ -53,182 +34,8 @@ _STATE_NOTES = {
 }
 
 
-_RENDERER: MathRenderer | None = None
-_math_views: dict[str, list[AnswerView]] = {}
-
-
-def _math_renderer() -> MathRenderer:
-    global _RENDERER
-    if _RENDERER is None:
-        _RENDERER = MathRenderer()
-        _RENDERER.rendered.connect(_on_math_rendered)
-    return _RENDERER
-
-
-def warm_up_math() -> None:
-    _math_renderer().warm_up()
-
-
-def _on_math_rendered(key: str, image: object) -> None:
-    for view in _math_views.pop(key, []):
-        with contextlib.suppress(RuntimeError):  # the view may have been deleted meanwhile
-            view.math_ready(key, image)
-
-
-def _placeholder() -> QImage:
-    image = QImage(1, 1, QImage.Format.Format_ARGB32_Premultiplied)
-    image.fill(Qt.GlobalColor.transparent)
-    return image
-
-
 def _fmt_tokens(n: int) -> str:
     return f"{n:,} token" + ("" if n == 1 else "s")
-
-
-class AutoHeightBrowser(QTextBrowser):
-    """A QTextBrowser as tall as its document; links open in the system browser on click only."""
-
-    copy_requested = Signal(int)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setOpenLinks(False)
-        self.setOpenExternalLinks(False)
-        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.document().setDocumentMargin(2)
-        self.document().documentLayout().documentSizeChanged.connect(self._on_layout_size_changed)
-        self.anchorClicked.connect(self._on_self_anchor_clicked)
-        self.setMinimumHeight(8)
-
-    def _on_layout_size_changed(self) -> None:
-        height = int(self.document().size().height()) + 6
-        if height != self.height():
-            self.setFixedHeight(height)
-
-    def _on_self_anchor_clicked(self, url: QUrl) -> None:
-        if url.scheme() == "copy":
-            with contextlib.suppress(ValueError):
-                self.copy_requested.emit(int(url.path()))
-        elif url.scheme() in ("http", "https", "mailto"):
-            QDesktopServices.openUrl(url)
-
-    def loadResource(self, kind: int, url: QUrl | str) -> object:
-        # Model output is untrusted: nothing is ever fetched (no remote images, no files).
-        url = QUrl(url) if isinstance(url, str) else url
-        if url.scheme() == "math":
-            return super().loadResource(kind, url)
-        return None
-
-    def sizeHint(self) -> QSize:
-        return QSize(400, self.height())
-
-
-class AnswerView(AutoHeightBrowser):
-    """The answer, Markdown rendered incrementally."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        from ui.markdown import StreamingMarkdown
-
-        self._stream = StreamingMarkdown()
-        self._tail_start = 0
-        self._code: list[str] = []
-        self._math_keys: set[str] = set()
-        self.copy_requested.connect(self._on_self_copy_requested)
-
-    @property
-    def text(self) -> str:
-        return self._stream.text
-
-    def _on_self_copy_requested(self, n: int) -> None:
-        if 0 <= n < len(self._code):
-            QGuiApplication.clipboard().setText(self._code[n])
-
-    def _register(self, result: RenderResult) -> str:
-        """Add math images (typeset in the background) to the document; renumber copy links."""
-        doc = self.document()
-        color = self.palette().text().color().name()
-        ratio = self.devicePixelRatioF() or 1.0
-        size = max(self.font().pointSize(), 9)
-        out = result.html
-        for key, (latex, display) in result.math.items():
-            if key in self._math_keys:
-                continue
-            known, image = cached(latex, display, size, color, ratio)
-            if known and image is None:  # could not typeset: show the source
-                esc = html.escape(latex, quote=True)
-                out = out.replace(
-                    f'<img src="math:{key}" alt="{esc}" title="{esc}">',
-                    f"<code>{html.escape(latex)}</code>",
-                )
-                continue
-            self._math_keys.add(key)
-            if image is None:
-                image = _placeholder()
-                _math_renderer().request(key, latex, display, size, color, ratio)
-                _math_views.setdefault(key, []).append(self)
-            doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
-        base = len(self._code)
-        for i in range(len(result.code)):
-            out = out.replace(f'href="copy:{i}"', f'href="copy:{base + i}"')
-        self._code.extend(result.code)
-        return out
-
-    def math_ready(self, key: str, image: object) -> None:
-        """A formula finished typesetting: swap the placeholder (or show the source)."""
-        doc = self.document()
-        if image is None:
-            image = _placeholder()
-        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"math:{key}"), image)
-        doc.markContentsDirty(0, doc.characterCount())
-
-    def _cursor_at_tail(self) -> QTextCursor:
-        """A cursor with the open block (plain text, re-rendered each time) removed."""
-        cursor = QTextCursor(self.document())
-        cursor.setPosition(self._tail_start)
-        cursor.movePosition(QTextCursor.MoveOperation.End, QTextCursor.MoveMode.KeepAnchor)
-        cursor.removeSelectedText()
-        return cursor
-
-    def _insert_blocks(self, cursor: QTextCursor, markdown: str) -> None:
-        if not markdown.strip():
-            return
-        from ui.markdown import render_markdown
-
-        html_text = self._register(render_markdown(markdown, dark=is_dark()))
-        if cursor.position() > 0:
-            cursor.insertBlock()
-        cursor.insertFragment(QTextDocumentFragment.fromHtml(html_text, self.document()))
-        self._tail_start = cursor.position()
-
-    def append(self, piece: str) -> None:
-        finished, tail = self._stream.append(piece)
-        cursor = self._cursor_at_tail()
-        self._insert_blocks(cursor, finished)
-        if tail:
-            # The open block: plain text until it is finished (cheap, whatever its length).
-            if cursor.position() > 0:
-                cursor.insertBlock()
-            cursor.insertText(tail)
-
-    def finish(self) -> None:
-        rest = self._stream.finish()
-        cursor = self._cursor_at_tail()
-        self._insert_blocks(cursor, rest)
-        self._tail_start = cursor.position()
-
-    def set_markdown(self, text: str) -> None:
-        self.clear()
-        from ui.markdown import StreamingMarkdown
-
-        self._stream = StreamingMarkdown()
-        self._tail_start = 0
-        self._code = []
-        self._stream.append(text)
-        self.finish()
 
 
 class _TraceBody(QPlainTextEdit):
@@ -597,6 +404,13 @@ class MessageWidget(QFrame):
         self.sibling_label.setText(f"{index + 1}/{count}")
         self.prev_button.setEnabled(index > 0)
         self.next_button.setEnabled(index < count - 1)
+
+    def set_content(self, text: str) -> None:
+        """Show a whole message: the user's text as typed, the model's answer as Markdown."""
+        if self.role == "user":
+            self.answer.set_plain_text(text)
+        else:
+            self.answer.set_markdown(text)
 
     def set_model_name(self, name: str) -> None:
         """Title an answer with the model that wrote it (side by side, several models)."""

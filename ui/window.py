@@ -791,7 +791,7 @@ class MainWindow(QMainWindow):
             self.conversation_id = conv_id
             self.composer.edit.clear()
             user_widget = MessageWidget("user", user.id)
-            user_widget.answer.set_markdown(text)
+            user_widget.set_content(text)
             self.view.append_widget(user_widget)
             self._start(history, recorder, system)
             self.refresh_conversations()
