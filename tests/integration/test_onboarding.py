@@ -230,3 +230,67 @@ def test_pull_of_an_unknown_name_is_one_clear_line(
     assert models_main(["pull", "no-such-model"]) == 1
     _, err = capsys.readouterr()
     assert err.startswith("ponder models: ") and err.count("\n") == 1, err
+
+
+def _chat(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ponder("chat", *args),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+        env=_env(),
+    )
+
+
+def test_without_model_the_library_model_of_the_latest_conversation(
+    isolated: None, smollm2: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from app.library import add_user_path, list_local_models
+    from app.store import ModelRef, open_store
+
+    copy = tmp_path / "mine" / "Mine-Q4_1.gguf"
+    copy.parent.mkdir()
+    shutil.copyfile(smollm2, copy)
+    add_user_path(smollm2)
+    add_user_path(copy.parent)
+    ids = sorted(m.id for m in list_local_models())
+    assert len(ids) == 2
+
+    # Two models and no history: which one is the user's to say.
+    done = _chat("--prompt", "hi")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("ponder chat: 2 models in the library (")
+    assert all(i in done.stderr for i in ids)
+    assert "choose one: ponder chat --model ID" in done.stderr
+
+    # The latest conversation was with the copy: that one answers.
+    with open_store() as store:
+        store.create_conversation(model=ModelRef("Mine", None, None, str(copy)), title="earlier")
+    done = _chat("--prompt", "What is the capital of France?", "--max-tokens", "6")
+    assert done.returncode == 0, done.stderr
+    assert "model: Mine" in done.stderr and "saved as conversation 2" in done.stderr
+    with open_store() as store:
+        answer = store.active_path(2)[-1]
+    assert answer.model is not None and answer.model.path == str(copy)
+    assert answer.content and answer.content in done.stdout
+
+
+def test_continue_without_model_when_its_file_is_gone(isolated: None, tmp_path: Path) -> None:
+    from app.store import ModelRef, open_store
+
+    gone = tmp_path / "Gone-Q4_K_M.gguf"
+    with open_store() as store:
+        store.create_conversation(model=ModelRef("Gone", None, None, str(gone)), title="old")
+    done = _chat("--continue", "1", "--prompt", "more")
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"ponder chat: conversation 1 was written with Gone, whose file {gone} is no longer "
+        "there; choose a model: ponder chat --continue 1 --model FILE\n"
+    )
+    done = _chat("--continue", "7", "--prompt", "more")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "Traceback" not in done.stderr
