@@ -294,3 +294,17 @@ def test_continue_without_model_when_its_file_is_gone(isolated: None, tmp_path: 
     done = _chat("--continue", "7", "--prompt", "more")
     assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_readme_first_commands_need_nothing_else() -> None:
+    """The first command a newcomer copies runs as installed, and needs no model file."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Two commands", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```sh\n(.*?)```", section, re.S)
+    assert commands[:2] == [
+        "bash scripts/install.sh && .venv/bin/ponder\n",
+        ".venv/bin/ponder chat\n",
+    ]
+    assert "--model" not in "".join(commands)
+    assert "bash scripts/test.sh\n" in commands
+    assert readme.count("docs/screenshots/answer-expanded-trace.png") == 1
