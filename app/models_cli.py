@@ -235,13 +235,21 @@ def _pull_target(args: argparse.Namespace) -> tuple[RepoDetails, QuantVariant]:
                     f"name a quantization: {PROG} pull {entry.id} --quant Q4_K_M"
                 )
         return lookup_variant(entry, quant=quant, file=args.file)
-    check_repo_id(args.repo)
+    try:
+        check_repo_id(args.repo)
+    except PonderError as err:
+        raise PonderError(f"{err}, nor a catalog model (`{PROG} catalog` lists them)") from None
     details = repo_details(args.repo, args.revision)
     return details, pick_variant(details, quant=args.quant, file=args.file)
 
 
 def download(
-    details: RepoDetails, variant: QuantVariant, *, pinned: bool = False, quiet: bool = False
+    details: RepoDetails,
+    variant: QuantVariant,
+    *,
+    pinned: bool = False,
+    quiet: bool = False,
+    prog: str = PROG,
 ) -> tuple[int, DownloadInfo | None]:
     """Download (or resume) ``variant`` with a progress line on a terminal's stderr.
 
@@ -285,7 +293,8 @@ def download(
         if tty:
             sys.stderr.write("\n")
         print(
-            f"{PROG}: paused; run the same command again to resume ({size_text(info.bytes_done)} kept)",
+            f"{prog}: paused; run the same command again to resume "
+            f"({size_text(info.bytes_done)} kept)",
             file=sys.stderr,
         )
         return 130, None
@@ -294,7 +303,7 @@ def download(
             sys.stderr.write("\n")
     manager.shutdown()
     if info.status is not DownloadStatus.COMPLETED:
-        print(f"{PROG}: {safe_text(info.error or info.status.value)}", file=sys.stderr)
+        print(f"{prog}: {safe_text(info.error or info.status.value)}", file=sys.stderr)
         return 1, None
     return 0, info
 

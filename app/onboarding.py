@@ -121,7 +121,7 @@ def _next_commands(entry: CatalogEntry) -> str:
 
 
 def _first_model() -> str | int:
-    from app.library.errors import HubError
+    from app.library.errors import LibraryError
     from app.library.first_run import first_model, lookup_variant
     from app.library.fit import detect_machine_memory, gib
 
@@ -136,7 +136,7 @@ def _first_model() -> str | int:
     print(f"No model on this computer yet. Looking up {name} on Hugging Face…", file=sys.stderr)
     try:
         details, variant = lookup_variant(entry, quant)
-    except HubError as err:
+    except LibraryError as err:  # the hub unreachable, offline, or the file moved
         raise NoModelError(
             f"cannot download a model now: {err}\nWhen Hugging Face can be reached:\n"
             f"{_next_commands(entry)}"
@@ -153,7 +153,7 @@ def _first_model() -> str | int:
     )
     if not _yes("Download it now? [Y/n] "):
         raise NoModelError(f"nothing downloaded. When you want it:\n{_next_commands(entry)}")
-    code, info = download(details, variant)
+    code, info = download(details, variant, prog=PROG)
     if info is None:
         return code
     print(f"Downloaded {name} to {info.dest}\n", file=sys.stderr)
