@@ -40,7 +40,8 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--model",
         "-m",
-        help="a GGUF model file or MLX model folder; with --endpoint, the remote model's name",
+        help="a GGUF file, MLX folder, library id or catalog id (default: the library's "
+        "model, or an offer to download one); with --endpoint, the remote model's name",
     )
     p.add_argument(
         "--endpoint",
@@ -449,9 +450,13 @@ def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
 def run_chat(args: argparse.Namespace) -> int:
     from backends.client import EngineClient
 
-    if not args.model and not args.endpoint:  # a usage error, as argparse reports them
-        print("ponder chat: error: --model FILE (or --endpoint URL) is required", file=sys.stderr)
-        return 2
+    if not args.model and not args.endpoint:
+        from app.onboarding import model_for_chat
+
+        chosen = model_for_chat(args.continue_id)  # or a first model, offered on a terminal
+        if isinstance(chosen, int):
+            return chosen
+        args.model = chosen
     emit: Callable[[Event], None] = (
         JsonPrinter(sys.stdout) if args.json else HumanPrinter(sys.stdout, sys.stderr)
     )

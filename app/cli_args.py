@@ -27,7 +27,8 @@ def non_negative_int(text: str) -> int:
 
 
 def resolve_model_arg(value: str) -> str:
-    """A library model id (``ponder models list``) becomes its file; paths stay as they are.
+    """A library model id (``ponder models list``) or a catalog id or name (``ponder models
+    catalog``, once downloaded) becomes its file; paths stay as they are.
 
     Raises:
         UnknownModelError, ModelFileError: an id the library does not know or cannot use.
@@ -38,9 +39,38 @@ def resolve_model_arg(value: str) -> str:
     explicit = path.is_absolute() or value.startswith(("./", "../", ".\\", "~"))
     if explicit or value.lower().endswith(".gguf"):
         return value  # a path to a file that is not there: the loader says so
-    from app.library import resolve_model
+    from app.library import UnknownModelError, resolve_model
 
-    return str(resolve_model(value))
+    try:
+        return str(resolve_model(value))
+    except UnknownModelError:
+        path_of_catalog = _catalog_model(value)
+        if path_of_catalog is None:
+            raise
+        return path_of_catalog
+
+
+def _catalog_model(value: str) -> str | None:
+    """The downloaded file of the catalog model with this id or name (None: not a catalog
+    model).
+
+    Raises:
+        UnknownModelError: a catalog model that is not downloaded yet (with the command that
+            downloads it).
+    """
+    from app.library import UnknownModelError, detect_machine_memory, list_local_models
+    from app.library.first_run import catalog_entry_named, downloaded_model
+
+    entry = catalog_entry_named(value)
+    if entry is None:
+        return None
+    quant = entry.recommended_for(detect_machine_memory())
+    model = downloaded_model(entry, list_local_models(), quant)
+    if model is None:
+        raise UnknownModelError(
+            f"{entry.name} is not downloaded yet: `ponder models pull {entry.id}` downloads it"
+        )
+    return str(model.path)
 
 
 def check_ctx_arg(model: str, ctx: int | None) -> None:

@@ -1,6 +1,6 @@
 """``ponder models``: search the hub, pull models, list and inspect the local library.
 
-Actions: ``search QUERY``, ``files REPO``, ``pull REPO [--quant Q | --file NAME]``, ``list``,
+Actions: ``search QUERY``, ``files REPO``, ``pull REPO|CATALOG-ID [--quant Q | --file NAME]``, ``list``,
 ``info ID|PATH [--ctx N]``, ``add PATH``, ``rm ID``, ``catalog``, ``add-remote NAME URL
 [--api-key-env VAR | --api-key-stdin]``, ``rm-remote NAME`` — each with ``--json``.
 Exit codes: 0 success, 1 failure (one clear line on stderr), 130 when a pull is interrupted
@@ -17,10 +17,14 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from app.errors import PonderError
 from app.terminal import run_cli, safe_stdout, safe_text
+
+if TYPE_CHECKING:
+    from app.library.downloads import DownloadInfo
+    from app.library.hub import QuantVariant, RepoDetails
 
 PROG = "ponder models"
 
@@ -50,7 +54,7 @@ def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     a.add_argument("--revision")
     a.add_argument("--ctx", type=int, default=8192, help="context for the fit estimate")
     a = action("pull", "download a model (resumes an interrupted pull)")
-    a.add_argument("repo")
+    a.add_argument("repo", metavar="REPO|CATALOG-ID", help="a hub repository or a catalog model")
     which = a.add_mutually_exclusive_group()
     which.add_argument("--quant", help="quantization, e.g. Q4_K_M")
     which.add_argument("--file", help="a file name in the repository")
@@ -117,7 +121,7 @@ def _emit_json(data: Any) -> int:
     return 0
 
 
-def _size(n: int | None) -> str:
+def size_text(n: int | None) -> str:
     if n is None:
         return "?"
     if n >= 1e9:
@@ -178,7 +182,7 @@ def _files(args: argparse.Namespace) -> int:
         parts = f"{len(v.files)} parts" if v.split else v.first_file.path
         note = f"unavailable: {v.error}" if v.error else fit.label
         sha = (v.first_file.sha256 or "-")[:12]
-        rows.append([v.quant or v.name, _size(v.size), parts, note, sha])
+        rows.append([v.quant or v.name, size_text(v.size), parts, note, sha])
     _table(rows)
     for name, reason in details.refused:
         print(f"refused: {name!r}: {safe_text(reason)}", file=sys.stderr)
@@ -195,25 +199,72 @@ def _progress_line(info: Any) -> str:
         m, s = divmod(int(info.eta), 60)
         eta = f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
     return (
-        f"\r[{bar}] {info.fraction * 100:5.1f}% {_size(info.bytes_done)}/{_size(info.bytes_total)}"
+        f"\r[{bar}] {info.fraction * 100:5.1f}% {size_text(info.bytes_done)}/{size_text(info.bytes_total)}"
         f" {speed} ETA {eta} "
     )
 
 
 def _pull(args: argparse.Namespace) -> int:
-    from app.library.downloads import DownloadManager, DownloadStatus
+    details, variant = _pull_target(args)
+    code, info = download(details, variant, pinned=args.revision is not None, quiet=args.json)
+    if info is None:
+        return code
+    if args.json:
+        return _emit_json({"path": str(info.dest), "download": info.to_json()})
+    print(info.dest)
+    return 0
+
+
+def _pull_target(args: argparse.Namespace) -> tuple[RepoDetails, QuantVariant]:
+    """The repository and variant to pull: a hub repository, or a catalog id or model name
+    (its preferred GGUF repository, at the quantization recommended for this machine)."""
+    from app.library.first_run import catalog_entry_named, lookup_variant
     from app.library.hub import pick_variant, repo_details
     from app.library.names import check_repo_id
 
-    check_repo_id(args.repo)
+    entry = catalog_entry_named(args.repo) if args.revision is None else None
+    if entry is not None:
+        quant = args.quant
+        if quant is None and args.file is None:
+            from app.library.fit import detect_machine_memory
+
+            quant = entry.recommended_for(detect_machine_memory())
+            if quant is None:
+                raise PonderError(
+                    f"{entry.name} is too big for this machine; to pull it all the same, "
+                    f"name a quantization: {PROG} pull {entry.id} --quant Q4_K_M"
+                )
+        return lookup_variant(entry, quant=quant, file=args.file)
+    try:
+        check_repo_id(args.repo)
+    except PonderError as err:
+        raise PonderError(f"{err}, nor a catalog model (`{PROG} catalog` lists them)") from None
     details = repo_details(args.repo, args.revision)
-    variant = pick_variant(details, quant=args.quant, file=args.file)
+    return details, pick_variant(details, quant=args.quant, file=args.file)
+
+
+def download(
+    details: RepoDetails,
+    variant: QuantVariant,
+    *,
+    pinned: bool = False,
+    quiet: bool = False,
+    prog: str = PROG,
+) -> tuple[int, DownloadInfo | None]:
+    """Download (or resume) ``variant`` with a progress line on a terminal's stderr.
+
+    Returns:
+        ``(0, DownloadInfo)`` once the files are complete and verified; ``(1, None)`` when the
+        download failed, ``(130, None)`` when Ctrl+C paused it (a message is printed for both).
+    """
+    from app.library.downloads import DownloadManager, DownloadStatus
+
     manager = DownloadManager(max_concurrent=1)
     existing = manager.find(details.repo_id, variant.name)
     if (
         existing is not None
         and existing.revision != details.revision
-        and (args.revision is not None or existing.status is DownloadStatus.FAILED)
+        and (pinned or existing.status is DownloadStatus.FAILED)
     ):
         manager.cancel(existing.id)  # another revision asked for, or the old one is gone
         existing = None
@@ -221,14 +272,16 @@ def _pull(args: argparse.Namespace) -> int:
         info = existing
         manager.resume(info.id)
         if info.bytes_done and sys.stderr.isatty():
-            print(f"resuming from {_size(info.bytes_done)}", file=sys.stderr)
+            print(f"resuming from {size_text(info.bytes_done)}", file=sys.stderr)
     else:
         info = manager.enqueue(details.repo_id, details.revision, variant)
-    tty = sys.stderr.isatty() and not args.json
+    tty = sys.stderr.isatty() and not quiet
     try:
         while True:
             info = manager.wait(info.id, timeout=0.25)
             if info.status not in (DownloadStatus.QUEUED, DownloadStatus.RUNNING):
+                if tty and info.status is DownloadStatus.COMPLETED:
+                    sys.stderr.write(_progress_line(info))  # the line ends at 100%
                 break
             if tty:
                 sys.stderr.write(_progress_line(info))
@@ -240,21 +293,19 @@ def _pull(args: argparse.Namespace) -> int:
         if tty:
             sys.stderr.write("\n")
         print(
-            f"{PROG}: paused; run the same command again to resume ({_size(info.bytes_done)} kept)",
+            f"{prog}: paused; run the same command again to resume "
+            f"({size_text(info.bytes_done)} kept)",
             file=sys.stderr,
         )
-        return 130
+        return 130, None
     finally:
         if tty:
             sys.stderr.write("\n")
     manager.shutdown()
     if info.status is not DownloadStatus.COMPLETED:
-        print(f"{PROG}: {safe_text(info.error or info.status.value)}", file=sys.stderr)
-        return 1
-    if args.json:
-        return _emit_json({"path": str(info.dest), "download": info.to_json()})
-    print(info.dest)
-    return 0
+        print(f"{prog}: {safe_text(info.error or info.status.value)}", file=sys.stderr)
+        return 1, None
+    return 0, info
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -269,7 +320,7 @@ def _list(args: argparse.Namespace) -> int:
             + [{"id": r.name, "source": "remote", **r.to_json()} for r in remotes]
         )
     if not models and not remotes:
-        print("no models yet: `ponder models pull REPO` downloads one")
+        print("no models yet: `ponder models pull REPO|CATALOG-ID` downloads one")
         return 0
     if models:
         rows = [["ID", "QUANT", "SIZE", "SOURCE", "FAMILY / STATUS"]]
@@ -277,7 +328,7 @@ def _list(args: argparse.Namespace) -> int:
             status = m.metadata.family_name if m.metadata else "-"
             if m.error:
                 status = f"unusable: {m.error}"
-            rows.append([m.id, m.quant or "-", _size(m.size), m.source.value, status])
+            rows.append([m.id, m.quant or "-", size_text(m.size), m.source.value, status])
         _table(rows)
     if remotes:
         if models:
@@ -322,7 +373,7 @@ def _info(args: argparse.Namespace) -> int:
         ("path", str(model.path if model else path)),
         ("name", meta.name),
         ("architecture", meta.architecture),
-        ("size", f"{meta.size_label or '?'} parameters, {_size(size)} on disk"),
+        ("size", f"{meta.size_label or '?'} parameters, {size_text(size)} on disk"),
         ("quantization", meta.quant or "?"),
         ("trained context", f"{meta.context_length or '?'} tokens"),
         ("family", f"{meta.family_name} ({meta.family_id})"),

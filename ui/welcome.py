@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.library.catalog import CatalogEntry, load_catalog
 from app.library.errors import HubOfflineError, HubUnreachableError
-from app.library.fit import GIB, MachineMemory, gib
+from app.library.first_run import first_model, lookup_variant
+from app.library.fit import MachineMemory, gib
 from ui.library_tasks import run_task
 
 # The hub client and the download manager (huggingface_hub: half a second to import) are
@@ -30,19 +30,6 @@ from ui.library_tasks import run_task
 if TYPE_CHECKING:
     from app.library.hub import QuantVariant, RepoDetails
     from ui.library_view import LibraryView
-
-
-def first_model(machine: MachineMemory) -> tuple[CatalogEntry, str]:
-    """The model to start with: R1-Distill-Qwen 1.5B (Q4_K_M) under 12 GB of RAM, 7B from
-    16 GB, 14B from 32 GB (the catalog's quantization for the tier)."""
-    catalog = load_catalog()
-    ram = machine.total_ram
-    if ram < 14 * GIB:
-        return catalog.get("deepseek-r1-distill-qwen-1.5b"), "Q4_K_M"
-    entry = catalog.get(
-        "deepseek-r1-distill-qwen-14b" if ram >= 30 * GIB else "deepseek-r1-distill-qwen-7b"
-    )
-    return entry, entry.recommended_for(machine) or "Q4_K_M"
 
 
 class WelcomePage(QWidget):
@@ -130,23 +117,10 @@ class WelcomePage(QWidget):
         """Find the recommended file on the hub (in the background), then download it."""
         self.download_button.setEnabled(False)
         self.status.setText(f"Looking up {self.entry.name} on Hugging Face…")
-        repos = self.entry.gguf_repos
-        quant = self.quant
+        entry, quant = self.entry, self.quant
 
         def work() -> tuple[RepoDetails, QuantVariant]:
-            from app.library.hub import pick_variant, repo_details
-
-            last: Exception | None = None
-            for repo in repos:
-                try:
-                    details = repo_details(repo)
-                    return details, pick_variant(details, quant=quant)
-                except (HubUnreachableError, HubOfflineError):
-                    raise  # no point in trying the other repositories
-                except Exception as err:
-                    last = err
-            assert last is not None
-            raise last
+            return lookup_variant(entry, quant)
 
         run_task(work, self._on_lookup_done, self._on_lookup_failed, context=self)
 
