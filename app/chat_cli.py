@@ -59,23 +59,46 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--think-longer", type=_positive_int, metavar="N", help="reason at least N tokens"
     )
-    p.add_argument("--think", choices=[m.value for m in ThinkMode], default="auto")
-    p.add_argument("--effort", choices=[e.value for e in Effort])
+    p.add_argument(
+        "--think",
+        choices=[m.value for m in ThinkMode],
+        default="auto",
+        help="reasoning on or off for models that can switch it (default auto: the model's own)",
+    )
+    p.add_argument(
+        "--effort",
+        choices=[e.value for e in Effort],
+        help="reasoning effort, for models that take one (gpt-oss)",
+    )
     p.add_argument(
         "--on-loop",
         choices=[m.value for m in LoopPolicy],
         default=LoopPolicy.WARN.value,
         help="when the reasoning goes in circles: warn (default), answer at once, or off",
     )
-    p.add_argument("--max-tokens", type=_positive_int)
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--top-k", type=_non_negative_int)
-    p.add_argument("--min-p", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="cap on the reply (reasoning + answer)",
+    )
+    sampling = "default: the model family's recommended value"
+    p.add_argument("--temperature", type=float, help=f"sampling temperature ({sampling})")
+    p.add_argument("--top-p", type=float, help=f"nucleus sampling cut-off ({sampling})")
+    p.add_argument(
+        "--top-k",
+        type=_non_negative_int,
+        help=f"sample from the K likeliest tokens; 0: off ({sampling})",
+    )
+    p.add_argument(
+        "--min-p", type=float, help=f"drop tokens below this share of the likeliest ({sampling})"
+    )
+    p.add_argument("--seed", type=int, help="random seed, for a repeatable answer")
     p.add_argument("--ctx", type=_positive_int, help="context size in tokens")
     p.add_argument("--gpu-layers", type=int, help="layers on the GPU (-1: all)")
-    p.add_argument("--threads", type=_positive_int)
+    p.add_argument(
+        "--threads", type=_positive_int, help="CPU threads for generation (default: automatic)"
+    )
     p.add_argument(
         "--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's"
     )
