@@ -7,12 +7,7 @@ story about the sea, it falls into a loop within ~120 tokens.
 from __future__ import annotations
 
 import os
-import pty
-import re
-import select
-import signal
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +19,7 @@ from PySide6.QtCore import Qt
 
 from app.events import InjectReason, ReasoningState
 from app.store.domain import MessageStatus
+from tests.support.pty_terminal import ANSI, Terminal
 from ui.window import MainWindow
 
 pytestmark = pytest.mark.integration
@@ -31,7 +27,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
 LOOP_PROMPT = "Tell me a long story about the sea."
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @pytest.fixture
@@ -117,65 +112,6 @@ def test_loop_banner_then_answer_now(qtbot, window: MainWindow) -> None:  # type
 
 
 # -- the REPL in a pseudo-terminal --------------------------------------------------------
-
-
-class Terminal:
-    """A child process on a pseudo-terminal: what a person sees, and keys they type."""
-
-    def __init__(self, argv: list[str]) -> None:
-        pid, fd = pty.fork()
-        if pid == 0:  # the child: its controlling terminal is the pty, so Ctrl+C is SIGINT
-            os.environ["PYTHONPATH"] = str(ROOT)
-            os.chdir(ROOT)
-            os.execv(argv[0], argv)
-        self.pid = pid
-        self.fd = fd
-        self.screen = ""
-
-    def read_until(self, predicate, timeout: float) -> str:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while not predicate(self.screen):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"timed out; the terminal shows:\n{self.screen[-3000:]}")
-            ready, _, _ = select.select([self.fd], [], [], min(left, 0.5))
-            if ready:
-                try:
-                    data = os.read(self.fd, 65536)
-                except OSError:  # the child closed the terminal
-                    data = b""
-                if not data:
-                    raise AssertionError(f"the program ended; it showed:\n{self.screen[-3000:]}")
-                self.screen += data.decode("utf-8", errors="replace")
-        return self.screen
-
-    def type(self, text: str) -> None:
-        os.write(self.fd, text.encode())
-
-    def wait(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pid, status = os.waitpid(self.pid, os.WNOHANG)
-            if pid:
-                return os.waitstatus_to_exitcode(status)
-            try:  # keep draining so the child never blocks on a full terminal
-                if select.select([self.fd], [], [], 0.2)[0]:
-                    self.screen += os.read(self.fd, 65536).decode("utf-8", errors="replace")
-            except OSError:
-                time.sleep(0.1)
-        self.kill()
-        raise AssertionError("the program did not exit")
-
-    def kill(self) -> None:
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-            os.waitpid(self.pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-
-    def close(self) -> None:
-        self.kill()
-        os.close(self.fd)
 
 
 @pytest.mark.timeout(900)
