@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from app.chat_cli import History
 from app.chat_continue import conversation_model, use_conversation_model
 from app.chat_notes import no_effect_note, set_controls
-from app.chat_repl import HELP, Command, parse_budget, parse_line
+from app.chat_repl import HELP, Command, Repl, parse_budget, parse_line
 from app.errors import ModelFileError, PonderError
 from app.events import Event, EventKind
 from app.store import ModelRef, open_store
@@ -132,3 +136,58 @@ def test_continue_a_server_conversation() -> None:
     args = argparse.Namespace(continue_id="3", model=None, endpoint=None)
     use_conversation_model(args, ref)
     assert (args.endpoint, args.model) == ("http://127.0.0.1:9/v1", "qwq")
+
+
+class _Engine:
+    """A worker double: loads any file, except one it fails on (as llama.cpp may)."""
+
+    def __init__(self, fails_on: str) -> None:
+        self.fails_on = fails_on
+        self.loaded: list[str] = []
+        self.info: ModelInfo | None = None
+
+    def load(self, params: Any) -> Iterator[Event]:
+        self.loaded.append(params.model_path)
+        if params.model_path == self.fails_on:
+            self.info = None  # the worker let go of the old model first
+            yield Event(EventKind.ERROR, 1, "failed to load model")
+            return
+        self.info = replace(_info("generic"), path=params.model_path)
+        yield Event(EventKind.LOADED, 1)
+
+
+def test_model_switch_that_fails_in_the_engine_loads_the_old_model_again(
+    smollm2: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "Broken-Q4_1.gguf"
+    broken.symlink_to(smollm2)  # a GGUF header: only the engine fails on it
+    args = argparse.Namespace(
+        model=str(smollm2),
+        endpoint=None,
+        chat_template=None,
+        ctx=None,
+        gpu_layers=None,
+        threads=None,
+        budget=None,
+        think="auto",
+        think_longer=None,
+        effort=None,
+    )
+    engine = _Engine(fails_on=str(broken))
+    engine.info = _info("generic")
+    repl = Repl(
+        engine,
+        args,
+        lambda event: None,
+        History(argparse.Namespace(system=None, no_save=True, continue_id=None)),
+    )
+    repl._model(str(broken))
+    assert engine.loaded == [str(broken), str(smollm2)]
+    assert args.model == str(smollm2)
+    out, err = capsys.readouterr()
+    assert "ponder: failed to load model" in err
+    assert f"file     {smollm2}" in out
+
+    repl._model(str(tmp_path / "missing.gguf"))  # refused before the engine is asked
+    assert engine.loaded == [str(broken), str(smollm2)]
+    assert "missing.gguf" in capsys.readouterr().err
