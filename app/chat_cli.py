@@ -81,7 +81,7 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--max-tokens",
         type=_positive_int,
         metavar="N",
-        help="cap on the reply (reasoning + answer)",
+        help="cap on the reply, reasoning included (default: what the context leaves)",
     )
     sampling = "default: the model family's recommended value"
     p.add_argument("--temperature", type=float, help=f"sampling temperature ({sampling})")
