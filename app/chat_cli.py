@@ -12,7 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from app.cli_args import check_ctx_arg, non_negative_int, positive_int, resolve_model_arg
+from app.chat_load import load_model, load_params
+from app.cli_args import non_negative_int, positive_int
 from app.errors import ContextSizeError, PonderError
 from app.events import TEXT_KINDS, Event, EventKind, Stats, inject_label
 from app.request import (
@@ -60,29 +61,55 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--think-longer", type=_positive_int, metavar="N", help="reason at least N tokens"
     )
-    p.add_argument("--think", choices=[m.value for m in ThinkMode], default="auto")
-    p.add_argument("--effort", choices=[e.value for e in Effort])
+    p.add_argument(
+        "--think",
+        choices=[m.value for m in ThinkMode],
+        default="auto",
+        help="reasoning on or off for models that can switch it (default auto: the model's own)",
+    )
+    p.add_argument(
+        "--effort",
+        choices=[e.value for e in Effort],
+        help="reasoning effort, for models that take one (gpt-oss)",
+    )
     p.add_argument(
         "--on-loop",
         choices=[m.value for m in LoopPolicy],
         default=LoopPolicy.WARN.value,
         help="when the reasoning goes in circles: warn (default), answer at once, or off",
     )
-    p.add_argument("--max-tokens", type=_positive_int)
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--top-p", type=float)
-    p.add_argument("--top-k", type=_non_negative_int)
-    p.add_argument("--min-p", type=float)
-    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--max-tokens",
+        type=_positive_int,
+        metavar="N",
+        help="cap on the reply, reasoning included (default: what the context leaves)",
+    )
+    sampling = "default: the model family's recommended value"
+    p.add_argument("--temperature", type=float, help=f"sampling temperature ({sampling})")
+    p.add_argument("--top-p", type=float, help=f"nucleus sampling cut-off ({sampling})")
+    p.add_argument(
+        "--top-k",
+        type=_non_negative_int,
+        help=f"sample from the K likeliest tokens; 0: off ({sampling})",
+    )
+    p.add_argument(
+        "--min-p", type=float, help=f"drop tokens below this share of the likeliest ({sampling})"
+    )
+    p.add_argument("--seed", type=int, help="random seed, for a repeatable answer")
     p.add_argument("--ctx", type=_positive_int, help="context size in tokens")
     p.add_argument("--gpu-layers", type=int, help="layers on the GPU (-1: all)")
-    p.add_argument("--threads", type=_positive_int)
+    p.add_argument(
+        "--threads", type=_positive_int, help="CPU threads for generation (default: automatic)"
+    )
     p.add_argument(
         "--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's"
     )
     p.add_argument("--no-save", action="store_true", help="do not keep this chat in the history")
     p.add_argument(
-        "--continue", dest="continue_id", metavar="ID", help="go on with a saved conversation"
+        "--continue",
+        dest="continue_id",
+        metavar="ID",
+        help="go on with a saved conversation (with the model it used, unless --model is given)",
     )
     p.set_defaults(handler=run_chat)
 
@@ -300,6 +327,7 @@ class History:
         self.recorder: Any = None
         self.system: str | None = args.system
         self.messages: list[ChatMessage] = []
+        self.continued_model: Any = None  # the ModelRef the --continue conversation last used
         self._model: Any = None
         if args.no_save and not args.continue_id:
             return
@@ -314,11 +342,13 @@ class History:
             self._disable(err)
             return
         if args.continue_id:
+            from app.chat_continue import conversation_model
             from app.history_cli import parse_id
 
             cid = parse_id(args.continue_id)
             conv = self.store.get_conversation(cid)
             self.conversation_id = cid
+            self.continued_model = conversation_model(self.store, conv)
             if self.system is None:
                 self.system = conv.system_prompt
             # Failed or empty answers are not part of the conversation the model should see.
@@ -348,6 +378,11 @@ class History:
         from app.store import ModelRef
 
         self._model = ModelRef(name or Path(path).stem, None, size or None, path)
+
+    def new_conversation(self) -> None:
+        """The next message starts a new conversation (the same system prompt)."""
+        self.conversation_id = None
+        self.messages = []
 
     def begin(self, text: str, settings: Any) -> None:
         if self.store is None:
@@ -394,66 +429,23 @@ class History:
             self.store.close()
 
 
-def _remote_params(args: argparse.Namespace) -> Any:
-    from app.remote_sources import find_source
-    from backends.base import LoadParams
-
-    if args.chat_template:
-        raise PonderError("--chat-template applies to local models; the server uses its own")
-    source = find_source(args.endpoint)  # a name added with `ponder models add-remote`
-    return LoadParams(
-        model_path=args.model or "",
-        endpoint=source.url if source else args.endpoint,
-        api_key=args.api_key or (source.api_key() if source else None),
-    )
-
-
-def _load(client: Any, args: argparse.Namespace, json_mode: bool) -> None:
-    from app.gguf import read_header
-    from app.templates import load_template_file
-    from backends.base import LoadParams
-    from backends.mlx import is_mlx_folder
-
-    if args.endpoint:
-        params = _remote_params(args)
-    else:
-        if not args.model:
-            raise PonderError("choose a model: --model FILE (or --endpoint URL for a server)")
-        args.model = resolve_model_arg(args.model)
-        if not is_mlx_folder(args.model):
-            # A clear error for a missing or non-GGUF file, before any worker starts.
-            read_header(args.model)
-            check_ctx_arg(args.model, args.ctx)
-        template = load_template_file(args.chat_template) if args.chat_template else None
-        params = LoadParams(
-            model_path=args.model,
-            n_ctx=args.ctx,
-            n_gpu_layers=args.gpu_layers,
-            n_threads=args.threads,
-            chat_template=template,
-            chat_template_name=args.chat_template,
-        )
-    show_progress = not json_mode and sys.stderr.isatty()
-    for event in client.load(params):
-        if event.kind is EventKind.LOAD_PROGRESS and show_progress:
-            frac = float(event.data.get("fraction", 0.0))
-            sys.stderr.write(f"\rloading {args.model or args.endpoint} {frac * 100:3.0f}%")
-            sys.stderr.flush()
-        elif event.kind is EventKind.ERROR:
-            if show_progress:
-                sys.stderr.write("\n")
-            raise PonderError(event.text)
-    if show_progress:
-        sys.stderr.write("\r\x1b[K")
+def record_model(client: Any, history: History) -> None:
+    """The loaded model goes into the history with each answer."""
+    info = client.info
+    if info is not None and info.backend == "remote":
+        history.set_model(info.endpoint, 0, name=info.name)
+    elif info is not None:
+        history.set_model(info.path, info.size_bytes)
 
 
 def run_chat(args: argparse.Namespace) -> int:
+    from app.chat_notes import note_ignored_controls
     from backends.client import EngineClient
 
-    if not args.model and not args.endpoint:
+    if not args.model and not args.endpoint and not args.continue_id:
         from app.onboarding import model_for_chat
 
-        chosen = model_for_chat(args.continue_id)  # or a first model, offered on a terminal
+        chosen = model_for_chat()  # the library's, or a first model offered on a terminal
         if isinstance(chosen, int):
             return chosen
         args.model = chosen
@@ -465,18 +457,21 @@ def run_chat(args: argparse.Namespace) -> int:
     previous_term = signal.signal(signal.SIGTERM, exit_on_sigterm)
     try:
         history = History(args)
-        _load(client, args, args.json)
-        info = client.info
-        if info is not None and info.backend == "remote":
-            history.set_model(info.endpoint, 0, name=info.name)
-        elif info is not None:
-            history.set_model(info.path, info.size_bytes)
+        if not args.model and not args.endpoint:
+            from app.chat_continue import use_conversation_model
+
+            use_conversation_model(args, history.continued_model)
+        load_model(client, load_params(args), args.json)
+        record_model(client, history)
+        note_ignored_controls(client.info, args)
         if args.prompt is None and sys.stdin.isatty():
-            return _repl(client, args, emit, history)
+            from app.chat_repl import Repl
+
+            return Repl(client, args, emit, history).run()
         prompt = args.prompt if args.prompt is not None else sys.stdin.read()
         if not prompt.strip():
             raise PonderError("the prompt is empty")
-        result = _turn(client, args, emit, history, prompt)
+        result = chat_turn(client, args, emit, history, prompt)
         if result.error:
             if not args.json:
                 print(f"ponder: {safe_text(result.error)}", file=sys.stderr)
@@ -494,7 +489,7 @@ def run_chat(args: argparse.Namespace) -> int:
             history.close()
 
 
-def _turn(
+def chat_turn(
     client: Any,
     args: argparse.Namespace,
     emit: Callable[[Event], None],
@@ -531,29 +526,3 @@ def _turn(
     if result.terminated:
         raise SystemExit(128 + signal.SIGTERM)
     return result
-
-
-def _repl(
-    client: Any, args: argparse.Namespace, emit: Callable[[Event], None], history: History
-) -> int:
-    print(
-        "Type a message; Ctrl+C while it thinks = answer now, twice = stop; Ctrl+D or /exit quits."
-    )
-    while True:
-        try:
-            line = input("\n> ")
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return 0
-        text = line.strip()
-        if not text:
-            continue
-        if text in ("/exit", "/quit"):
-            return 0
-        result = _turn(client, args, emit, history, line)
-        if result.error:
-            print(f"ponder: {safe_text(result.error)}", file=sys.stderr)
-            if not client.alive:
-                for event in client.restart():
-                    if event.kind is EventKind.ERROR:
-                        raise PonderError(event.text)

@@ -63,7 +63,7 @@ def add_history_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--archived", action="store_true", help="include archived conversations")
 
     p = sub.add_parser("show", help="a conversation's current branch")
-    p.add_argument("id", metavar="ID")
+    p.add_argument("id", metavar="ID", help="the conversation (see ponder history list)")
     p.add_argument("--json", action="store_true", help="every message of every branch")
 
     p = sub.add_parser("search", help="full-text search of titles, answers and reasoning")
@@ -72,16 +72,21 @@ def add_history_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (default 20)")
 
     p = sub.add_parser("rename", help="give a conversation a title")
-    p.add_argument("id", metavar="ID")
-    p.add_argument("title", nargs="+", metavar="TITLE")
+    p.add_argument("id", metavar="ID", help="the conversation (see ponder history list)")
+    p.add_argument("title", nargs="+", metavar="TITLE", help="its new title")
 
     p = sub.add_parser("rm", help="delete conversations")
-    p.add_argument("ids", nargs="+", metavar="ID")
+    p.add_argument("ids", nargs="+", metavar="ID", help="the conversations to delete")
 
     p = sub.add_parser("export", help="write conversations to a file")
-    p.add_argument("ids", nargs="*", metavar="ID")
+    p.add_argument("ids", nargs="*", metavar="ID", help="the conversations to export (or --all)")
     p.add_argument("--all", action="store_true", help="every conversation")
-    p.add_argument("--format", required=True, choices=["md", "json", "sharegpt"])
+    p.add_argument(
+        "--format",
+        required=True,
+        choices=["md", "json", "sharegpt"],
+        help="md: to read; json: every branch, for ponder history import; sharegpt: training data",
+    )
     p.add_argument(
         "--markers",
         choices=[m.value for m in Markers],
@@ -105,7 +110,9 @@ def add_history_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentP
     )
 
     p = sub.add_parser("import", help="import a JSON export (as new conversations)")
-    p.add_argument("file", metavar="FILE")
+    p.add_argument(
+        "file", metavar="FILE", help="a file written by ponder history export --format json"
+    )
 
 
 def run_history(args: argparse.Namespace) -> int:

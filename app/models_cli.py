@@ -41,32 +41,37 @@ def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         return a
 
     a = action("search", "search Hugging Face for GGUF models")
-    a.add_argument("query")
+    a.add_argument("query", help="words in the repository name")
     a.add_argument(
         "--sort",
         choices=["downloads", "likes", "trending", "updated", "created"],
         default="downloads",
+        help="order of the results (default downloads)",
     )
-    a.add_argument("--limit", type=int, default=20)
+    a.add_argument("--limit", type=int, default=20, metavar="N", help="at most N (default 20)")
     a.add_argument("--mlx", action="store_true", help="include MLX repositories")
     a = action("files", "a repository's quantizations with sizes and fit")
-    a.add_argument("repo")
-    a.add_argument("--revision")
+    a.add_argument("repo", help="a Hugging Face repository, e.g. bartowski/QwQ-32B-GGUF")
+    a.add_argument("--revision", help="a branch, tag or commit (default main)")
     a.add_argument("--ctx", type=int, default=8192, help="context for the fit estimate")
     a = action("pull", "download a model (resumes an interrupted pull)")
-    a.add_argument("repo", metavar="REPO|CATALOG-ID", help="a hub repository or a catalog model")
+    a.add_argument(
+        "repo",
+        metavar="REPO|CATALOG-ID",
+        help="a Hugging Face repository (e.g. bartowski/QwQ-32B-GGUF) or a catalog id or name",
+    )
     which = a.add_mutually_exclusive_group()
     which.add_argument("--quant", help="quantization, e.g. Q4_K_M")
     which.add_argument("--file", help="a file name in the repository")
-    a.add_argument("--revision")
+    a.add_argument("--revision", help="a branch, tag or commit (default main)")
     action("list", "models on this computer")
     a = action("info", "details of a local model, with its fit estimate")
-    a.add_argument("model", metavar="ID|PATH")
+    a.add_argument("model", metavar="ID|PATH", help="a model id (ponder models list) or file")
     a.add_argument("--ctx", type=int, help="context for the fit estimate")
     a = action("add", "add a folder (searched for models) or a model file")
-    a.add_argument("path")
+    a.add_argument("path", help="a folder or a .gguf file")
     a = action("rm", "delete a downloaded model, or forget an added one")
-    a.add_argument("model", metavar="ID|PATH")
+    a.add_argument("model", metavar="ID|PATH", help="a model id (ponder models list) or file")
     action("catalog", "the curated reasoning models, with a quant for this machine")
     a = action("add-remote", "add an OpenAI-compatible server (its connection is tested)")
     a.add_argument("name", help="what to call it: ponder chat --endpoint NAME")
@@ -80,7 +85,7 @@ def add_models_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     a.add_argument("--no-check", action="store_true", help="add it without connecting")
     a = action("rm-remote", "forget a remote source")
-    a.add_argument("name")
+    a.add_argument("name", help="the name given to ponder models add-remote")
 
 
 def run_models(args: argparse.Namespace) -> int:

@@ -1,6 +1,6 @@
 """``ponder chat`` without ``--model``: which model to chat with, or how to get a first one.
 
-- ``--continue ID``: the model the conversation was written with (if its file is still there).
+(``--continue ID`` without ``--model`` uses the conversation's model: :mod:`app.chat_continue`.)
 - A library with one usable model: that one; with several: the one of the latest conversation.
 - An empty library on a terminal: the model recommended for this machine (the welcome page's,
   :func:`app.library.first_run.first_model`), its download size and licence, "Download it
@@ -32,15 +32,13 @@ class NoModelError(PonderError):
     """No model to chat with; the message says what to run next."""
 
 
-def model_for_chat(continue_id: str | None) -> str | int:
+def model_for_chat() -> str | int:
     """The model path for ``ponder chat`` given no ``--model``, or the exit code to end with.
 
     Every failure prints its message on stderr first (exit :data:`NO_MODEL_EXIT`; 1 or 130
     for a failed or interrupted download).
     """
     try:
-        if continue_id:
-            return _model_of_conversation(continue_id)
         from app.library.local import list_local_models
 
         models = [m for m in list_local_models() if m.usable]
@@ -50,34 +48,6 @@ def model_for_chat(continue_id: str | None) -> str | int:
     except PonderError as err:
         print(f"{PROG}: {safe_text(str(err))}", file=sys.stderr)
         return NO_MODEL_EXIT
-
-
-def _model_of_conversation(continue_id: str) -> str:
-    from pathlib import Path
-
-    from app.history_cli import parse_id
-    from app.store import open_store
-
-    cid = parse_id(continue_id)
-    store = open_store(read_only_ok=True)
-    try:
-        model = store.get_conversation(cid).model
-    finally:
-        store.close()
-    again = f"{PROG} --continue {cid} --model FILE"
-    if model is None or not model.path:
-        raise NoModelError(f"conversation {cid} has no saved model; choose one: {again}")
-    if model.path.startswith(("http://", "https://")):
-        raise NoModelError(
-            f"conversation {cid} was with the server {model.path}: "
-            f"{PROG} --continue {cid} --endpoint {model.path} --model NAME"
-        )
-    if not Path(model.path).is_file():
-        raise NoModelError(
-            f"conversation {cid} was written with {model.model_id}, whose file {model.path} "
-            f"is no longer there; choose a model: {again}"
-        )
-    return model.path
 
 
 def _usual_model(models: list[LocalModel]) -> str:

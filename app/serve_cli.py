@@ -72,7 +72,9 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--ctx", type=_positive_int, help="context size in tokens")
     p.add_argument("--gpu-layers", type=int, help="layers on the GPU (-1: all)")
-    p.add_argument("--threads", type=_positive_int)
+    p.add_argument(
+        "--threads", type=_positive_int, help="CPU threads for generation (default: automatic)"
+    )
     p.add_argument(
         "--chat-template", metavar="FILE", help="a Jinja chat template overriding the model's"
     )

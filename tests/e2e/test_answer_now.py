@@ -7,7 +7,6 @@ story about the sea, it falls into a loop within ~120 tokens.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from PySide6.QtCore import Qt
 
 from app.events import InjectReason, ReasoningState
 from app.store.domain import MessageStatus
-from tests.support.terminal import Terminal
+from tests.support.pty_terminal import ANSI, Terminal
 from ui.window import MainWindow
 
 pytestmark = pytest.mark.integration
@@ -28,7 +27,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
 LOOP_PROMPT = "Tell me a long story about the sea."
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from app.library.fit import detect_machine_memory
 from app.models_cli import main as models_main
 from tests.integration.test_server_openai import FRANCE, KEY, ponder_serve
 from tests.support.hub_server import HubServer
-from tests.support.terminal import Terminal
+from tests.support.pty_terminal import Terminal
 
 pytestmark = pytest.mark.integration
 
@@ -289,13 +289,13 @@ def test_continue_without_model_when_its_file_is_gone(isolated: None, tmp_path: 
     with open_store() as store:
         store.create_conversation(model=ModelRef("Gone", None, None, str(gone)), title="old")
     done = _chat("--continue", "1", "--prompt", "more")
-    assert done.returncode == 2
+    assert done.returncode == 1
     assert done.stderr == (
-        f"ponder chat: conversation 1 was written with Gone, whose file {gone} is no longer "
-        "there; choose a model: ponder chat --continue 1 --model FILE\n"
+        f"ponder: conversation 1 used Gone Q4_K_M, whose file {gone} is not there any more; "
+        "choose a model with --model FILE\n"
     )
     done = _chat("--continue", "7", "--prompt", "more")
-    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
     assert "Traceback" not in done.stderr
 
 

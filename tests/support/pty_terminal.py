@@ -1,26 +1,29 @@
-"""A program on a pseudo-terminal, as a person runs it: what they see, the keys they type."""
+"""A program on a pseudo-terminal, as a person runs it: what they see, and the keys they type."""
 
 from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import signal
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Colours and cursor moves, to compare what the screen says.
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class Terminal:
     """A child process on a pseudo-terminal: what a person sees, and keys they type."""
 
-    def __init__(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: list[str], root: Path = ROOT) -> None:
         pid, fd = pty.fork()
         if pid == 0:  # the child: its controlling terminal is the pty, so Ctrl+C is SIGINT
-            child_env = dict(os.environ if env is None else env, PYTHONPATH=str(ROOT))
-            os.chdir(ROOT)
-            os.execve(argv[0], argv, child_env)
+            os.environ["PYTHONPATH"] = str(root)
+            os.chdir(root)
+            os.execv(argv[0], argv)
         self.pid = pid
         self.fd = fd
         self.screen = ""
