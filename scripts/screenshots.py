@@ -38,6 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Which picture is which (each also as NAME-dark.png); the README captions them accordingly.
+REAL_RUN = ("empty", "streaming-trace", "answer-collapsed-trace", "answer-expanded-trace")
+SCRIPTED = (
+    "library-card",
+    "library-local",
+    "library-downloads",
+    "library-remote",
+    "compare",
+    "welcome",
+)
 TEMPLATE = ROOT / "tests" / "fixtures" / "chat_templates" / "deepseek-r1-distill.jinja"
 PROMPT = "Write a Python function that checks if a number is even."
 BUDGET = 80  # thinking tokens: the trace closes and an answer follows
