@@ -1,56 +1,93 @@
-"""Regenerate docs/screenshots/: the main window's states, light and dark.
-
-Feeds scripted engine events through the window's real event path (the slot the engine
-bridge calls), so the pictures show exactly what a user sees, without needing a large model.
+"""Regenerate docs/screenshots/: the main window's states, light and dark, in one command.
 
     QT_QPA_PLATFORM=offscreen python scripts/screenshots.py [OUT_DIR]
+
+writes both themes (each in its own process); ``PONDER_THEME=light|dark`` writes only one.
+Two kinds of picture come out, and the README captions them as such:
+
+- **A real run** (``streaming-trace``, ``answer-collapsed-trace``, ``answer-expanded-trace``):
+  the real window loads the real test model, SmolLM2-135M-Instruct
+  (``tests/support/test_model.py``), with the DeepSeek-R1-distill chat template so that it
+  reasons; the prompt is typed into the composer and sent with Enter, as a user would, at
+  temperature 0, seed 0, with an 80-token thinking budget and at most 240 tokens. The
+  reasoning, the answer, the timings and the token counts are what that run produced on the
+  machine that ran this script (the text is deterministic, the timings are not). The
+  streaming shot is grabbed while the reasoning streams. ``empty`` is the window before any
+  model is loaded: nothing in it is invented either.
+- **Scripted illustrations** (``library-card``, ``library-local``, ``library-downloads``,
+  ``library-remote``, ``compare``, ``welcome``): made-up hub data, model files, downloads,
+  servers, and (in ``compare``) made-up model output and speeds, fed into the real widgets.
+  Nothing in them was measured.
+
+Everything the run writes (settings, history) goes to a temporary ``PONDER_HOME`` that is
+removed at the end; the engine worker process is shut down with the window.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-REASONING = (
-    "The user asks for the sum of the first 100 positive integers. "
-    "I recall Gauss's trick: pair the numbers 1 + 100, 2 + 99, and so on. "
-    "Each pair sums to 101 and there are 50 pairs, so the total is 50 × 101 = 5050.\n\n"
-    "Let me double-check with the formula n(n+1)/2 for n = 100: 100 × 101 / 2 = 5050. "
-    "Both agree. I should present the formula and a short program that verifies it."
+# Which picture is which (each also as NAME-dark.png); the README captions them accordingly.
+REAL_RUN = ("empty", "streaming-trace", "answer-collapsed-trace", "answer-expanded-trace")
+SCRIPTED = (
+    "library-card",
+    "library-local",
+    "library-downloads",
+    "library-remote",
+    "compare",
+    "welcome",
 )
-ANSWER = (
-    "The sum of the first $n$ positive integers is\n\n"
-    "$$\\sum_{k=1}^{n} k = \\frac{n(n+1)}{2}$$\n\n"
-    "For $n = 100$ this gives $\\frac{100 \\cdot 101}{2} = 5050$, so the answer is \\boxed{5050}.\n\n"
-    "A quick check in Python:\n\n"
-    "```python\nprint(sum(range(1, 101)))  # 5050\n```\n\n"
-    "| n | sum |\n|---|---|\n| 10 | 55 |\n| 100 | 5050 |\n"
-)
+TEMPLATE = ROOT / "tests" / "fixtures" / "chat_templates" / "deepseek-r1-distill.jinja"
+PROMPT = "Write a Python function that checks if a number is even."
+BUDGET = 80  # thinking tokens: the trace closes and an answer follows
+MAX_TOKENS = 240
+SEED = 0
+N_CTX = 1024
+STREAMING_AT = 40  # reasoning tokens on screen when the streaming shot is taken
+LOAD_TIMEOUT_S = 300.0
+ANSWER_TIMEOUT_S = 1200.0  # generous: a busy 2-core machine writes ~2 tokens/s
+
+
+class ShotError(Exception):
+    """The real run could not be shown (the model did not load, or took far too long)."""
 
 
 def main() -> int:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "docs" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
-    os.environ["PONDER_HOME"] = tempfile.mkdtemp(prefix="ponder-shots-")
-    dark = os.environ.get("PONDER_THEME") == "dark"
+    theme = os.environ.get("PONDER_THEME")
+    if theme not in ("light", "dark"):
+        for each in ("light", "dark"):  # one process per theme: the palette is set at start
+            env = {**os.environ, "PONDER_THEME": each}
+            code = subprocess.run([sys.executable, __file__, str(out)], env=env).returncode
+            if code:
+                return code
+        return 0
+    home = tempfile.mkdtemp(prefix="ponder-shots-")
+    os.environ["PONDER_HOME"] = home
+    try:
+        return shoot(out, "-dark" if theme == "dark" else "")
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
 
+
+def shoot(out: Path, suffix: str) -> int:
     from PySide6.QtWidgets import QApplication
 
-    from app.display_names import path_display_name
-    from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
-    from app.families import get_family
-    from backends.base import ModelInfo
-    from ui.message_view import MessageWidget
     from ui.theme import apply_theme
     from ui.warmup import warm_up
-    from ui.window import MainWindow, _Active
+    from ui.window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     apply_theme(app)  # type: ignore[arg-type]
@@ -65,84 +102,71 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.01)
 
-    suffix = "-dark" if dark else ""
-    settle()
-    window.grab().save(str(out / f"empty{suffix}.png"))
+    try:
+        settle()
+        window.grab().save(str(out / f"empty{suffix}.png"))
+        real_chat_screenshots(window, out, suffix, settle)
+        library_screenshots(window, out, suffix, settle)
+    except ShotError as err:
+        print(f"screenshots: {err}", file=sys.stderr)
+        return 1
+    finally:
+        window.close()  # shuts the engine worker down
+    print(f"screenshots{suffix or ' (light)'} written to {out}")
+    return 0
 
-    info = ModelInfo(
-        path="/models/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf",
-        architecture="qwen2",
-        name="DeepSeek R1 Distill Qwen 7B",
-        size_bytes=4_683_000_000,
-        n_params=7_600_000_000,
-        trained_context=131072,
-        n_ctx=8192,
-        n_gpu_layers=0,
-        n_threads=8,
-        flash_attn=False,
-        kv_cache_type="f16",
-        chat_template="",
-        template_source="model",
-        family_id="deepseek-r1",
-        bos_token="",
-        eos_token="",
-    )
-    window.model_bar.set_loaded(info)
-    window.settings_panel.show_family(get_family("deepseek-r1"))
 
-    class _Null:
-        message_id = 0
-        write_error = None
+def wait_until(
+    ready: Callable[[], bool], timeout_s: float, what: str, settle: Callable[[float], None]
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise ShotError(f"gave up after {timeout_s:.0f} s waiting for {what}")
+        settle(0.02)
 
-    for text in ("What is the sum of the first 100 positive integers?",):
-        user = MessageWidget("user", 1)
-        user.set_content(text)
-        window.view.append_widget(user)
-    widget = window.view.append_widget(MessageWidget("assistant", 2))
-    widget.set_model_name(path_display_name(info.path))  # as the window titles a live answer
-    window._active = _Active(1, _Null(), widget, 1024)  # type: ignore[arg-type]
-    words = REASONING.split(" ")
-    for i in range(0, len(words), 3):
-        window._on_bridge_events_arrived(
-            1, [Event(EventKind.REASONING, 1, " ".join(words[i : i + 3]) + " ", tokens=4)]
-        )
-    widget.trace.elapsed_s = 6.4  # type: ignore[union-attr]
-    widget.trace._update_header()  # type: ignore[union-attr]
-    settle()
+
+def real_chat_screenshots(window, out: Path, suffix: str, settle) -> None:  # type: ignore[no-untyped-def]
+    """A real run: SmolLM2 behind the R1-distill template, the prompt typed and sent."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from tests.support.test_model import smollm2_path
+
+    window.settings.n_ctx = N_CTX
+    panel = window.settings_panel
+    panel.temperature.setValue(0.0)
+    panel.seed.setValue(SEED)
+    panel.max_tokens.setValue(MAX_TOKENS)
+    panel.collapse.setChecked(True)
+    window.composer.set_thinking("budget", BUDGET)
+    loaded: list[object] = []
+    window.bridge.model_loaded.connect(loaded.append)
+    window.bridge.load_failed.connect(lambda message: loaded.append(RuntimeError(message)))
+    window.load_model(str(smollm2_path()), chat_template=TEMPLATE.read_text(encoding="utf-8"))
+    wait_until(lambda: bool(loaded), LOAD_TIMEOUT_S, "the model to load", settle)
+    if isinstance(loaded[0], RuntimeError):
+        raise ShotError(f"the model did not load: {loaded[0]}")
+
+    edit = window.composer.edit
+    edit.setFocus()
+    QTest.keyClicks(edit, PROMPT)
+    QTest.keyClick(edit, Qt.Key.Key_Return)
+    wait_until(lambda: window._active is not None, 60, "the answer to start", settle)
+    widget = window._active.widget
+
+    def streamed_enough() -> bool:
+        trace = widget.trace
+        return trace is not None and (trace.tokens >= STREAMING_AT or not trace.live)
+
+    wait_until(streamed_enough, ANSWER_TIMEOUT_S, "the reasoning to stream", settle)
     window.grab().save(str(out / f"streaming-trace{suffix}.png"))
-
-    pieces = [ANSWER[i : i + 12] for i in range(0, len(ANSWER), 12)]
-    for piece in pieces:
-        window._on_bridge_events_arrived(1, [Event(EventKind.CONTENT, 1, piece)])
-    stats = Stats(
-        prompt_tokens=38,
-        prompt_eval_ms=210,
-        time_to_first_token_ms=230,
-        time_to_first_content_ms=6900,
-        reasoning_tokens=96,
-        content_tokens=142,
-        decode_tokens_per_s=21.7,
-        thinking_ms=6400,
-        total_ms=13000,
-        finish_reason=FinishReason.STOP,
-        reasoning_state=ReasoningState.COMPLETE,
-    )
-    window._on_bridge_events_arrived(
-        1,
-        [
-            Event(EventKind.STATS, 1, stats=stats),
-            Event(EventKind.DONE, 1, data={"finish_reason": "stop"}),
-        ],
-    )
-    settle(2.5)  # formulas are typeset in the background
+    wait_until(lambda: window._active is None, ANSWER_TIMEOUT_S, "the answer to end", settle)
+    settle(2.5)  # the finished answer is re-rendered in the background
     window.grab().save(str(out / f"answer-collapsed-trace{suffix}.png"))
-    widget.trace.set_collapsed(False)  # type: ignore[union-attr]
+    widget.trace.set_collapsed(False)
     settle()
     window.grab().save(str(out / f"answer-expanded-trace{suffix}.png"))
-    library_screenshots(window, out, suffix, settle)
-    window.close()
-    print(f"screenshots written to {out}")
-    return 0
 
 
 def library_screenshots(window, out: Path, suffix: str, settle) -> None:  # type: ignore[no-untyped-def]
