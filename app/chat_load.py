@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from app.cli_args import check_ctx_arg, resolve_model_arg
+from app.cli_args import local_load_params
 from app.errors import PonderError
 from app.events import EventKind
 
@@ -31,29 +31,11 @@ def load_params(args: argparse.Namespace) -> Any:
     Raises:
         PonderError: no model, a missing or unusable file, a ``--ctx`` it cannot take.
     """
-    from app.gguf import read_header
-    from app.templates import load_template_file
-    from backends.base import LoadParams
-    from backends.mlx import is_mlx_folder
-
     if args.endpoint:
         return _remote_params(args)
     if not args.model:
         raise PonderError("choose a model: --model FILE (or --endpoint URL for a server)")
-    args.model = resolve_model_arg(args.model)
-    if not is_mlx_folder(args.model):
-        # A clear error for a missing or non-GGUF file, before any worker starts.
-        read_header(args.model)
-        check_ctx_arg(args.model, args.ctx)
-    template = load_template_file(args.chat_template) if args.chat_template else None
-    return LoadParams(
-        model_path=args.model,
-        n_ctx=args.ctx,
-        n_gpu_layers=args.gpu_layers,
-        n_threads=args.threads,
-        chat_template=template,
-        chat_template_name=args.chat_template,
-    )
+    return local_load_params(args)
 
 
 def load_model(client: Any, params: Any, json_mode: bool) -> None:

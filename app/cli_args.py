@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from backends.base import LoadParams
 
 
 def positive_int(text: str) -> int:
@@ -87,3 +91,31 @@ def check_ctx_arg(model: str, ctx: int | None) -> None:
     from app.library.fit import bound_context
 
     bound_context(ctx, read_header(model), model_bytes(model))
+
+
+def local_load_params(args: argparse.Namespace) -> LoadParams:
+    """What to load for ``--model`` (a file, a folder or an id) with ``--ctx``,
+    ``--gpu-layers``, ``--threads`` and ``--chat-template``, checked before any worker starts.
+
+    Raises:
+        PonderError: a missing or unusable file, a ``--ctx`` it cannot take (2**32 tokens
+            would exhaust the memory), a template file that cannot be read.
+    """
+    from app.gguf import read_header
+    from app.templates import load_template_file
+    from backends.base import LoadParams
+    from backends.mlx import is_mlx_folder
+
+    args.model = resolve_model_arg(args.model)
+    if not is_mlx_folder(args.model):
+        read_header(args.model)  # a clear error for a missing or non-GGUF file
+        check_ctx_arg(args.model, args.ctx)
+    template = load_template_file(args.chat_template) if args.chat_template else None
+    return LoadParams(
+        model_path=args.model,
+        n_ctx=args.ctx,
+        n_gpu_layers=args.gpu_layers,
+        n_threads=args.threads,
+        chat_template=template,
+        chat_template_name=args.chat_template,
+    )

@@ -16,14 +16,13 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli_args import check_ctx_arg, non_negative_int, positive_int, resolve_model_arg
+from app.cli_args import local_load_params, non_negative_int, positive_int
 from app.errors import ContextSizeError, PonderError
 from app.terminal import safe_text
 
 if TYPE_CHECKING:
     from app.api_history import ApiHistory
     from app.server.service import EngineService
-    from backends.base import LoadParams
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8642
@@ -101,27 +100,6 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     p.set_defaults(handler=run_serve)
 
 
-def _load_params(args: argparse.Namespace) -> LoadParams:
-    from app.gguf import read_header
-    from app.templates import load_template_file
-    from backends.base import LoadParams
-    from backends.mlx import is_mlx_folder
-
-    args.model = resolve_model_arg(args.model)
-    if not is_mlx_folder(args.model):
-        read_header(args.model)  # a clear error for a missing or non-GGUF file, before a worker
-        check_ctx_arg(args.model, args.ctx)  # 2**32 tokens would exhaust the memory
-    template = load_template_file(args.chat_template) if args.chat_template else None
-    return LoadParams(
-        model_path=args.model,
-        n_ctx=args.ctx,
-        n_gpu_layers=args.gpu_layers,
-        n_threads=args.threads,
-        chat_template=template,
-        chat_template_name=args.chat_template,
-    )
-
-
 def run_serve(args: argparse.Namespace) -> int:
     from app.server.security import LOOPBACK_HOSTS, check_bind, is_loopback
 
@@ -139,7 +117,7 @@ def run_serve(args: argparse.Namespace) -> int:
     history: ApiHistory | None = None
     typed = args.model  # a library id or path: requests may name the model so, too
     try:
-        params = _load_params(args)
+        params = local_load_params(args)
         sock = bind_socket(args.host, args.port)  # before loading: a busy port fails fast
         service = EngineService(params, model_id=args.model_name)
         _load(service)
