@@ -74,8 +74,7 @@ def run(
     QTimer.singleShot(WARM_UP_DELAY_MS, warm_up)
     if not self_test:
         _send_test_prompt(window)
-        if window.settings.last_model_path and os.path.exists(window.settings.last_model_path):
-            window.load_model(window.settings.last_model_path)
+        window.reload_last_model()
         quit_on_signal = _QuitOnSignal(window)
         try:
             code = int(app.exec())
