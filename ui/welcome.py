@@ -33,16 +33,23 @@ if TYPE_CHECKING:
 
 
 def first_model(machine: MachineMemory) -> tuple[CatalogEntry, str]:
-    """The model to start with: R1-Distill-Qwen 1.5B (Q4_K_M) under 12 GB of RAM, 7B from
-    16 GB, 14B from 32 GB (the catalog's quantization for the tier)."""
+    """The model to start with: R1-Distill-Qwen 1.5B (Q4_K_M) under 12 GB of memory, 7B from
+    16 GB, 14B from 32 GB (the catalog's quantization for the tier). Memory: the RAM plus a
+    GPU's own memory (:attr:`MachineMemory.model_memory`)."""
     catalog = load_catalog()
-    ram = machine.total_ram
+    ram = machine.model_memory
     if ram < 14 * GIB:
         return catalog.get("deepseek-r1-distill-qwen-1.5b"), "Q4_K_M"
     entry = catalog.get(
         "deepseek-r1-distill-qwen-14b" if ram >= 30 * GIB else "deepseek-r1-distill-qwen-7b"
     )
     return entry, entry.recommended_for(machine) or "Q4_K_M"
+
+
+def _memory_text(machine: MachineMemory) -> str:
+    """ "16.0 GiB of memory, GPU 8.0 GiB" or "16.0 GiB of memory, GPU not detected"."""
+    gpu = f"GPU {gib(machine.gpu_budget)}" if machine.gpu_budget else "GPU not detected"
+    return f"{gib(machine.total_ram)} of memory, {gpu}"
 
 
 class WelcomePage(QWidget):
@@ -89,7 +96,7 @@ class WelcomePage(QWidget):
         self.recommendation.setWordWrap(True)
         self.recommendation.setTextFormat(Qt.TextFormat.RichText)
         self.recommendation.setText(
-            f"<p>For this machine ({gib(machine.total_ram)} of memory) we suggest "
+            f"<p>For this machine ({_memory_text(machine)}) we suggest "
             f"<b>{e.name}</b> ({self.quant}): {e.lineage}.</p>"
             f"<p style='color:gray'>{e.license_name}: {e.obligations}</p>"
         )
