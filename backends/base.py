@@ -77,6 +77,17 @@ class ModelInfo:
     special_tokens: Mapping[str, str] = field(default_factory=dict)
     backend: str = "llama.cpp"  # "llama.cpp", "mlx" or "remote"
     endpoint: str = ""  # the server's base URL for a remote model
+    n_layer: int = 0  # the model's layer count (0 when unknown)
+
+    @property
+    def placement(self) -> str:
+        """Where it runs: "CPU", "GPU" or "GPU: 20/28 layers"."""
+        if not self.n_gpu_layers:
+            return "CPU"
+        if not self.n_layer:
+            return "GPU"
+        on_gpu = self.n_layer if self.n_gpu_layers < 0 else min(self.n_gpu_layers, self.n_layer)
+        return f"GPU: {on_gpu}/{self.n_layer} layers"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

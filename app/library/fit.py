@@ -267,6 +267,25 @@ def estimate_fit(
     return result(FitVerdict.WONT_FIT, 0, total)
 
 
+def auto_gpu_layers(gpu_build: bool, fit: FitEstimate | None) -> int:
+    """Layers to offload when the user has not chosen (llama.cpp's ``n_gpu_layers``).
+
+    0 on a CPU build. On a GPU build (Metal, CUDA, Vulkan…): all layers (-1) when the model
+    fits on the GPU, the fit's layer count for a partial offload, 0 when only RAM can hold it;
+    and all layers, llama.cpp's own default, when no GPU memory could be measured
+    (``fit`` is None or found no GPU: e.g. an Intel GPU through Vulkan).
+    """
+    if not gpu_build:
+        return 0
+    if fit is None or not fit.gpu_budget:
+        return -1
+    if fit.verdict is FitVerdict.FITS_GPU:
+        return -1
+    if fit.verdict is FitVerdict.PARTIAL_OFFLOAD:
+        return fit.gpu_layers
+    return 0
+
+
 MIN_CONTEXT = 64
 """The smallest context window llama.cpp is given."""
 

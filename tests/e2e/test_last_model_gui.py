@@ -51,6 +51,10 @@ def test_the_last_model_is_loaded_again_after_a_restart(
     with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
         w.reload_last_model()
     assert "SmolLM2-135M-Instruct" in w.model_bar.name.text()
+    # This machine's llama.cpp is a CPU build: nothing offloaded, and the bar says so.
+    assert w.bridge.info is not None and w.bridge.info.n_gpu_layers == 0
+    assert w.bridge.info.n_layer == 30
+    assert w.model_bar.name.text().endswith(" · CPU")
     assert w.model_bar.status.text() == "ready"
     w.close()
 

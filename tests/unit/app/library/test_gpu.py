@@ -11,6 +11,7 @@ from app.library.fit import (
     FitVerdict,
     GpuMemory,
     MachineMemory,
+    auto_gpu_layers,
     detect_machine_memory,
     estimate_fit,
 )
@@ -103,3 +104,21 @@ def test_an_8gb_gpu_changes_the_fit_and_the_quantization() -> None:
     assert r1_14b.recommended_for(gpu) == "Q4_K_M"
     r1_7b = catalog.get("deepseek-r1-distill-qwen-7b")
     assert (r1_7b.recommended_for(cpu), r1_7b.recommended_for(gpu)) == ("Q4_K_M", "Q6_K")
+
+
+def test_auto_offload_follows_the_fit_on_gpu_builds() -> None:
+    weights = int(4.7 * GIB)  # a 7B at Q4_K_M, 28 layers
+    fits = estimate_fit(weights, QWEN_7B, 4096, _machine(16, RTX))
+    small_gpu = GpuMemory("GTX 1650", 4 * GIB, 4 * GIB)
+    partial = estimate_fit(weights, QWEN_7B, 4096, _machine(16, small_gpu))
+    cpu_only = estimate_fit(weights, QWEN_7B, 4096, _machine(16))
+    assert partial.verdict is FitVerdict.PARTIAL_OFFLOAD and 0 < partial.gpu_layers < 28
+    assert auto_gpu_layers(True, fits) == -1  # all of them
+    assert auto_gpu_layers(True, partial) == partial.gpu_layers
+    assert auto_gpu_layers(True, None) == -1  # nothing measured: llama.cpp's own default
+    assert auto_gpu_layers(True, cpu_only) == -1  # GPU build, GPU not measurable (Vulkan…)
+    tiny_gpu = GpuMemory("GT 710", 1 * GIB, 1 * GIB)  # less than the compute buffers
+    too_big = estimate_fit(40 * GIB, QWEN_7B, 4096, _machine(64, tiny_gpu))
+    assert too_big.verdict is FitVerdict.CPU_ONLY and auto_gpu_layers(True, too_big) == 0
+    for fit in (fits, partial, cpu_only, None):
+        assert auto_gpu_layers(False, fit) == 0  # a CPU build never offloads
