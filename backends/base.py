@@ -31,7 +31,8 @@ class LoadParams:
         model_path: the model file (a GGUF, or the first shard of a split GGUF), an MLX model
             folder, or, with ``endpoint``, the name of the remote model.
         n_ctx: context window; default min(the model's trained context, 8192).
-        n_gpu_layers: layers offloaded to the GPU; default all when the build has a GPU.
+        n_gpu_layers: layers offloaded to the GPU; by default as many as the fit estimate puts
+            there on a GPU build (``app.library.fit.auto_gpu_layers``), none on a CPU build.
         n_threads: decode threads; default the number of physical cores.
         flash_attn: default on where a GPU build supports it.
         kv_cache_type: "f16", "q8_0" or "q4_0".

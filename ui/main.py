@@ -4,6 +4,9 @@ SIGINT (Ctrl+C in the terminal that started it) and SIGTERM close the window as 
 button does (the answer being written is saved, the engine worker stopped) and the app exits
 with 130 / 143.
 
+Before Qt loads, a missing system library of its xcb plugin is reported with the install
+line for this distribution (``ui.platform_check``) and the exit status is 1, not Qt's abort.
+
 Test hook: with ``PONDER_TEST_PROMPT`` set, the window sends that text once the model it
 opens at start (the settings' last model) has loaded — how the process-lifetime tests get a
 real window generating without driving it from inside.

@@ -81,7 +81,10 @@ class SettingsPanel(QWidget):
         self.gpu_layers.setRange(-2, 999)
         self.gpu_layers.setSpecialValueText("auto")
         self.gpu_layers.setValue(-2)
-        self.gpu_layers.setToolTip("-1: all layers on the GPU")
+        self.gpu_layers.setToolTip(
+            "auto: as many layers as fit in the GPU's memory (none on a CPU build); "
+            "-1: all layers on the GPU"
+        )
         self.threads = QSpinBox()
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("auto (physical cores)")
