@@ -83,3 +83,18 @@ def test_self_test_without_a_display_runs_offscreen(tmp_path: Path) -> None:
     done = _ponder("--self-test", env=_env(tmp_path))
     assert done.returncode == 0, done.stderr
     assert "self-test ok" in done.stdout
+
+
+def test_the_install_scripts_check_prints_the_fix(tmp_path: Path) -> None:
+    """``python -m ui.platform_check``, as scripts/install.sh runs it (no display needed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ui.platform_check"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path, PATH=_fake_ldd(tmp_path)),
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert _expected_line() in done.stderr
+    assert "-m ui.platform_check" in (ROOT / "scripts" / "install.sh").read_text()
