@@ -11,11 +11,12 @@ This module imports no Qt, so ``scripts/install.sh`` runs it as
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import re
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,8 @@ _MANAGERS = {
     "pacman": "sudo pacman -S --needed",
 }
 _FAMILY = {"debian": "apt", "ubuntu": "apt", "fedora": "dnf", "rhel": "dnf", "arch": "pacman"}
+# Opened by Qt at run time (dlopen), so ldd never lists it: Qt >= 6.5 refuses xcb without it.
+_DLOPENED = ("libxcb-cursor.so.0",)
 _NOT_FOUND = re.compile(r"^\s*(\S+)\s+=>\s+not found", re.MULTILINE)
 
 
@@ -130,8 +133,23 @@ def xcb_plugin() -> Path | None:
     return None
 
 
-def xcb_problem(plugin: Path | None = None) -> MissingLibraries | None:
-    """What the xcb plugin lacks on this machine, or None (all there, or nothing to check)."""
+def loadable(soname: str) -> bool:
+    """Whether the dynamic loader finds ``soname`` (as Qt's dlopen would)."""
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def xcb_problem(
+    plugin: Path | None = None, *, can_load: Callable[[str], bool] = loadable
+) -> MissingLibraries | None:
+    """What the xcb plugin lacks on this machine, or None (all there, or nothing to check).
+
+    ``ldd`` on the plugin lists what it links; the libraries Qt opens itself at run time
+    (``libxcb-cursor.so.0``) are looked up with ``can_load``.
+    """
     if not sys.platform.startswith("linux"):
         return None
     plugin = plugin or xcb_plugin()
@@ -143,7 +161,8 @@ def xcb_problem(plugin: Path | None = None) -> MissingLibraries | None:
         )
     except (OSError, subprocess.SubprocessError):
         return None  # no ldd: let Qt say what it says
-    libraries = parse_ldd(done.stdout)
+    late = tuple(name for name in _DLOPENED if not can_load(name))
+    libraries = tuple(dict.fromkeys(late + parse_ldd(done.stdout)))
     if not libraries:
         return None
     try:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from ui.platform_check import missing_libraries, package_manager, parse_ldd, uses_xcb
+import sys
+from pathlib import Path
+
+import pytest
+
+from ui.platform_check import (
+    missing_libraries,
+    package_manager,
+    parse_ldd,
+    uses_xcb,
+    xcb_problem,
+)
 
 LDD = """\
 \tlinux-vdso.so.1 (0x00007ffd)
@@ -55,3 +66,12 @@ def test_xcb_is_used_on_x11_or_when_chosen() -> None:
     assert not uses_xcb({})
     assert uses_xcb({"QT_QPA_PLATFORM": "xcb"})
     assert not uses_xcb({"QT_QPA_PLATFORM": "offscreen", "DISPLAY": ":0"})
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ldd is Linux")
+def test_a_library_qt_opens_at_run_time_is_checked_too() -> None:
+    """Qt builds that dlopen libxcb-cursor: ldd cannot see it, the loader check does."""
+    binary = Path(sys.executable).resolve()  # links nothing missing
+    problem = xcb_problem(binary, can_load=lambda soname: soname != "libxcb-cursor.so.0")
+    assert problem is not None and problem.libraries == ("libxcb-cursor.so.0",)
+    assert xcb_problem(binary, can_load=lambda soname: True) is None
