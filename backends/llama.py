@@ -16,13 +16,11 @@ from app.families import detect_family
 from app.gguf import model_bytes, read_header
 from app.library.fit import (
     KV_BYTES_PER_ELEMENT,
-    FitEstimate,
     auto_gpu_layers,
     bound_context,
     detect_machine_memory,
-    estimate_fit,
 )
-from app.library.metadata import ModelShape, metadata_from_header
+from app.library.metadata import metadata_from_header
 from app.request import GenerationRequest
 from app.templates import choose_template
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
@@ -128,22 +126,6 @@ def _progress_hook(llama_cpp: Any, progress: ProgressFn | None) -> Iterator[None
         llama_cpp.llama_model_default_params = original
 
 
-def _fit_here(
-    path: Path, shape: ModelShape | None, n_ctx: int, kv_cache_type: str
-) -> FitEstimate | None:
-    """The fit estimate for this model on this machine's memory now (None if unreadable)."""
-    try:
-        return estimate_fit(
-            model_bytes(path),
-            shape,
-            n_ctx,
-            detect_machine_memory(),
-            kv_bytes_per_element=KV_BYTES_PER_ELEMENT.get(kv_cache_type, 2.0),
-        )
-    except (OSError, ValueError):
-        return None
-
-
 class LlamaEngine:
     """A GGUF model loaded with llama.cpp. One owner (the worker), calls serialised."""
 
@@ -175,8 +157,14 @@ class LlamaEngine:
         shape = metadata_from_header(header).shape
         n_gpu_layers = params.n_gpu_layers
         if n_gpu_layers is None:  # as many layers as the GPU holds (see auto_gpu_layers)
-            fit = _fit_here(path, shape, n_ctx, params.kv_cache_type) if gpu else None
-            n_gpu_layers = auto_gpu_layers(gpu, fit)
+            n_gpu_layers = auto_gpu_layers(
+                gpu,
+                detect_machine_memory() if gpu else None,
+                model_bytes(path),
+                shape,
+                n_ctx,
+                kv_bytes_per_element=KV_BYTES_PER_ELEMENT.get(params.kv_cache_type, 2.0),
+            )
         flash_attn = params.flash_attn if params.flash_attn is not None else gpu
         kv_type = _GGML_TYPES[params.kv_cache_type]
         try:

@@ -267,18 +267,28 @@ def estimate_fit(
     return result(FitVerdict.WONT_FIT, 0, total)
 
 
-def auto_gpu_layers(gpu_build: bool, fit: FitEstimate | None) -> int:
+def auto_gpu_layers(
+    gpu_build: bool,
+    machine: MachineMemory | None,
+    weights: int,
+    shape: ModelShape | None,
+    n_ctx: int,
+    *,
+    kv_bytes_per_element: float = 2.0,
+) -> int:
     """Layers to offload when the user has not chosen (llama.cpp's ``n_gpu_layers``).
 
-    0 on a CPU build. On a GPU build (Metal, CUDA, Vulkan…): all layers (-1) when the model
-    fits on the GPU, the fit's layer count for a partial offload, 0 when only RAM can hold it;
-    and all layers, llama.cpp's own default, when no GPU memory could be measured
-    (``fit`` is None or found no GPU: e.g. an Intel GPU through Vulkan).
+    0 on a CPU build. On a GPU build (Metal, CUDA, Vulkan…), from the fit estimate on
+    ``machine``: all layers (-1) when the model fits on the GPU, the estimate's layer count for
+    a partial offload, 0 when only RAM can hold it (a GPU that is full counts as none). When no
+    GPU was measured (``machine`` is None or shows none: e.g. an Intel GPU through Vulkan), all
+    layers, llama.cpp's own default.
     """
     if not gpu_build:
         return 0
-    if fit is None or not fit.gpu_budget:
+    if machine is None or not (machine.gpus or machine.unified):
         return -1
+    fit = estimate_fit(weights, shape, n_ctx, machine, kv_bytes_per_element=kv_bytes_per_element)
     if fit.verdict is FitVerdict.FITS_GPU:
         return -1
     if fit.verdict is FitVerdict.PARTIAL_OFFLOAD:

@@ -108,17 +108,21 @@ def test_an_8gb_gpu_changes_the_fit_and_the_quantization() -> None:
 
 def test_auto_offload_follows_the_fit_on_gpu_builds() -> None:
     weights = int(4.7 * GIB)  # a 7B at Q4_K_M, 28 layers
-    fits = estimate_fit(weights, QWEN_7B, 4096, _machine(16, RTX))
     small_gpu = GpuMemory("GTX 1650", 4 * GIB, 4 * GIB)
+    full_gpu = GpuMemory("RTX 4060", 8 * GIB, 256 * 1024**2)  # other programs hold it
+
+    def auto(machine: MachineMemory | None, gpu_build: bool = True, size: int = weights) -> int:
+        return auto_gpu_layers(gpu_build, machine, size, QWEN_7B, 4096)
+
     partial = estimate_fit(weights, QWEN_7B, 4096, _machine(16, small_gpu))
-    cpu_only = estimate_fit(weights, QWEN_7B, 4096, _machine(16))
     assert partial.verdict is FitVerdict.PARTIAL_OFFLOAD and 0 < partial.gpu_layers < 28
-    assert auto_gpu_layers(True, fits) == -1  # all of them
-    assert auto_gpu_layers(True, partial) == partial.gpu_layers
-    assert auto_gpu_layers(True, None) == -1  # nothing measured: llama.cpp's own default
-    assert auto_gpu_layers(True, cpu_only) == -1  # GPU build, GPU not measurable (Vulkan…)
-    tiny_gpu = GpuMemory("GT 710", 1 * GIB, 1 * GIB)  # less than the compute buffers
-    too_big = estimate_fit(40 * GIB, QWEN_7B, 4096, _machine(64, tiny_gpu))
-    assert too_big.verdict is FitVerdict.CPU_ONLY and auto_gpu_layers(True, too_big) == 0
-    for fit in (fits, partial, cpu_only, None):
-        assert auto_gpu_layers(False, fit) == 0  # a CPU build never offloads
+    assert auto(_machine(16, RTX)) == -1  # fits: all of them
+    assert auto(_machine(16, small_gpu)) == partial.gpu_layers
+    assert auto(_machine(16, full_gpu)) == 0  # measured, no room: the CPU
+    assert auto(_machine(64, GpuMemory("GT 710", GIB, GIB)), size=40 * GIB) == 0
+    apple = MachineMemory(16 * GIB, 8 * GIB, unified=True, unified_budget=10 * GIB)
+    assert auto(apple) == -1
+    # A GPU build on a machine whose GPU could not be measured: llama.cpp's own default.
+    assert auto(_machine(16)) == -1 and auto(None) == -1
+    for machine in (_machine(16, RTX), _machine(16, small_gpu), _machine(16), apple, None):
+        assert auto(machine, gpu_build=False) == 0  # a CPU build never offloads
