@@ -25,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"ponder {__version__}")
     parser.add_argument(
-        "--self-test", action="store_true", help="open the window offscreen and exit"
+        "--self-test",
+        action="store_true",
+        help="open the window (offscreen without a display) and exit",
     )
     parser.add_argument("--screenshot", metavar="PNG", help="with --self-test: save the window")
     parser.add_argument(

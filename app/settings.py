@@ -22,6 +22,7 @@ class Settings:
     """What the desktop app remembers between runs."""
 
     last_model_path: str | None = None
+    reload_last_model: bool = True  # the window opens the last model at start
     chat_template_path: str | None = None
     n_ctx: int | None = None
     n_gpu_layers: int | None = None

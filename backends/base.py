@@ -31,7 +31,8 @@ class LoadParams:
         model_path: the model file (a GGUF, or the first shard of a split GGUF), an MLX model
             folder, or, with ``endpoint``, the name of the remote model.
         n_ctx: context window; default min(the model's trained context, 8192).
-        n_gpu_layers: layers offloaded to the GPU; default all when the build has a GPU.
+        n_gpu_layers: layers offloaded to the GPU; by default as many as the fit estimate puts
+            there on a GPU build (``app.library.fit.auto_gpu_layers``), none on a CPU build.
         n_threads: decode threads; default the number of physical cores.
         flash_attn: default on where a GPU build supports it.
         kv_cache_type: "f16", "q8_0" or "q4_0".
@@ -77,6 +78,17 @@ class ModelInfo:
     special_tokens: Mapping[str, str] = field(default_factory=dict)
     backend: str = "llama.cpp"  # "llama.cpp", "mlx" or "remote"
     endpoint: str = ""  # the server's base URL for a remote model
+    n_layer: int = 0  # the model's layer count (0 when unknown)
+
+    @property
+    def placement(self) -> str:
+        """Where it runs: "CPU", "GPU" or "GPU: 20/28 layers"."""
+        if not self.n_gpu_layers:
+            return "CPU"
+        if not self.n_layer:
+            return "GPU"
+        on_gpu = self.n_layer if self.n_gpu_layers < 0 else min(self.n_gpu_layers, self.n_layer)
+        return f"GPU: {on_gpu}/{self.n_layer} layers"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

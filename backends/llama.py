@@ -14,7 +14,13 @@ from app.errors import EngineError, ModelFileError
 from app.events import Event, EventKind
 from app.families import detect_family
 from app.gguf import model_bytes, read_header
-from app.library.fit import bound_context
+from app.library.fit import (
+    KV_BYTES_PER_ELEMENT,
+    auto_gpu_layers,
+    bound_context,
+    detect_machine_memory,
+)
+from app.library.metadata import metadata_from_header
 from app.request import GenerationRequest
 from app.templates import choose_template
 from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
@@ -148,9 +154,17 @@ class LlamaEngine:
         elif n_ctx < 64:
             raise EngineError(f"context size {n_ctx} is too small (at least 64 tokens)")
         n_threads = params.n_threads or physical_cores()
-        n_gpu_layers = (
-            params.n_gpu_layers if params.n_gpu_layers is not None else (-1 if gpu else 0)
-        )
+        shape = metadata_from_header(header).shape
+        n_gpu_layers = params.n_gpu_layers
+        if n_gpu_layers is None:  # as many layers as the GPU holds (see auto_gpu_layers)
+            n_gpu_layers = auto_gpu_layers(
+                gpu,
+                detect_machine_memory() if gpu else None,
+                model_bytes(path),
+                shape,
+                n_ctx,
+                kv_bytes_per_element=KV_BYTES_PER_ELEMENT.get(params.kv_cache_type, 2.0),
+            )
         flash_attn = params.flash_attn if params.flash_attn is not None else gpu
         kv_type = _GGML_TYPES[params.kv_cache_type]
         try:
@@ -213,6 +227,7 @@ class LlamaEngine:
             trained_context=trained,
             n_ctx=self._llm.n_ctx(),
             n_gpu_layers=n_gpu_layers,
+            n_layer=shape.n_layer if shape is not None else 0,
             n_threads=n_threads,
             flash_attn=flash_attn,
             kv_cache_type=params.kv_cache_type,

@@ -36,4 +36,11 @@ if ! ls "$wheel_dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
 fi
 "$VENV/bin/python" -m pip install --quiet "$wheel_dir"/llama_cpp_python-*.whl
 "$VENV/bin/python" -m pip install --quiet -e ".[$EXTRAS]"
+# The window's Qt xcb plugin needs system libraries pip cannot install: name the fix now
+# rather than let the first `ponder` abort (the terminal commands work without them).
+if [ "$(uname -s)" = Linux ] && ! "$VENV/bin/python" -m ui.platform_check >/dev/null 2>&1; then
+  echo
+  "$VENV/bin/python" -m ui.platform_check || true
+  echo
+fi
 echo "Ponder is installed in $VENV — run: $VENV/bin/ponder"

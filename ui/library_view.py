@@ -142,7 +142,7 @@ class LibraryView(QWidget):
         page = QWidget(self)
         col = QVBoxLayout(page)
         total = gib(self.machine.total_ram)
-        gpu = f", GPU {gib(self.machine.gpu_budget)} usable" if self.machine.gpu_budget else ""
+        gpu = f"; {self.machine.gpu_text}"
         intro = QLabel(
             "Reasoning models chosen for Ponder, with the quantization that suits this "
             f"machine ({total} RAM{gpu}). Works offline; pick one to see its card.",

@@ -4,6 +4,9 @@ SIGINT (Ctrl+C in the terminal that started it) and SIGTERM close the window as 
 button does (the answer being written is saved, the engine worker stopped) and the app exits
 with 130 / 143.
 
+Before Qt loads, a missing system library of its xcb plugin is reported with the install
+line for this distribution (``ui.platform_check``) and the exit status is 1, not Qt's abort.
+
 Test hook: with ``PONDER_TEST_PROMPT`` set, the window sends that text once the model it
 opens at start (the settings' last model) has loaded — how the process-lifetime tests get a
 real window generating without driving it from inside.
@@ -38,8 +41,11 @@ def run(
     crash_dialog: bool = True,
 ) -> int:
     temp_home = None
+    failure = _platform_failure(self_test)
+    if failure:
+        print(failure, file=sys.stderr)
+        return 1
     if self_test:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         temp_home = tempfile.TemporaryDirectory(prefix="ponder-self-test-")
         os.environ["PONDER_HOME"] = temp_home.name
         crash_dialog = False
@@ -71,8 +77,7 @@ def run(
     QTimer.singleShot(WARM_UP_DELAY_MS, warm_up)
     if not self_test:
         _send_test_prompt(window)
-        if window.settings.last_model_path and os.path.exists(window.settings.last_model_path):
-            window.load_model(window.settings.last_model_path)
+        window.reload_last_model()
         quit_on_signal = _QuitOnSignal(window)
         try:
             code = int(app.exec())
@@ -99,6 +104,59 @@ def run(
     if temp_home is not None:
         temp_home.cleanup()
     return result["code"]
+
+
+def _platform_failure(self_test: bool) -> str | None:
+    """Why Qt could not open a window here (None when it can): checked before Qt aborts.
+
+    The self-test uses the real platform plugin when a display is present (offscreen
+    otherwise) and, outside a bundle, loads it in a child process first, so that a plugin
+    that cannot load fails with its message instead of an abort.
+    """
+    from ui.platform_check import has_display, uses_xcb, xcb_problem
+
+    if self_test and not os.environ.get("QT_QPA_PLATFORM") and not has_display(os.environ):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if uses_xcb(os.environ):
+        problem = xcb_problem()
+        if problem is not None:
+            return problem.message
+    if self_test and not getattr(sys, "frozen", False):
+        return _probe_platform()
+    return None
+
+
+_PROBE = (
+    "import sys\n"
+    "from PySide6.QtGui import QGuiApplication\n"
+    "app = QGuiApplication(sys.argv[:1])\n"
+    "print(app.platformName())\n"
+)
+
+
+def _probe_platform(timeout: float = 120) -> str | None:
+    """Start Qt's platform plugin in a child process; its error when it cannot load."""
+    import subprocess
+
+    platform = os.environ.get("QT_QPA_PLATFORM") or "the default"
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        return f"ponder --self-test: could not start Qt's platform plugin ({platform}): {err}"
+    if done.returncode == 0:
+        return None
+    lines = [line for line in done.stderr.splitlines() if line.strip()][-6:]
+    detail = "\n  ".join(lines) or f"exit status {done.returncode}"
+    return (
+        f"ponder --self-test: Qt's platform plugin ({platform}) cannot load:\n  {detail}\n"
+        "Without a display, unset DISPLAY/WAYLAND_DISPLAY or set QT_QPA_PLATFORM=offscreen."
+    )
 
 
 def _settle_pool(timeout_ms: int = 3000) -> None:

@@ -99,7 +99,7 @@ class ModelBar(QWidget):
     def set_loaded(self, info: ModelInfo) -> None:
         family = get_family(info.family_id)
         self.progress.hide()
-        where = "GPU" if info.n_gpu_layers else "CPU"
+        where = info.placement
         name = html.escape(path_display_name(info.path))
         self.name.setText(f"<b>{name}</b> · {family.display_name} · {info.n_ctx:,} ctx · {where}")
         self.name.setToolTip(

@@ -81,7 +81,10 @@ class SettingsPanel(QWidget):
         self.gpu_layers.setRange(-2, 999)
         self.gpu_layers.setSpecialValueText("auto")
         self.gpu_layers.setValue(-2)
-        self.gpu_layers.setToolTip("-1: all layers on the GPU")
+        self.gpu_layers.setToolTip(
+            "auto: as many layers as fit in the GPU's memory (none on a CPU build); "
+            "-1: all layers on the GPU"
+        )
         self.threads = QSpinBox()
         self.threads.setRange(0, 256)
         self.threads.setSpecialValueText("auto (physical cores)")
@@ -115,6 +118,9 @@ class SettingsPanel(QWidget):
         self.collapse = QCheckBox("Collapse the reasoning when the answer starts", self)
         self.collapse.setChecked(True)
         outer.addWidget(self.collapse)
+        self.reload_last = QCheckBox("Reload the last model at start", self)
+        self.reload_last.setChecked(True)
+        outer.addWidget(self.reload_last)
         self.save_api = QCheckBox("Save conversations from the API in the history", self)
         self.save_api.setToolTip(
             "While \u201cServe API\u201d is on, keep what other programs ask the model (and "
@@ -190,6 +196,7 @@ class SettingsPanel(QWidget):
         self.threads.setValue(s.n_threads or 0)
         self.system_prompt.setPlainText(s.system_prompt)
         self.collapse.setChecked(s.collapse_trace)
+        self.reload_last.setChecked(s.reload_last_model)
         self.save_api.setChecked(s.save_api_history)
         self.serve_network.setChecked(s.serve_network)
         index = self.on_loop.findData(
@@ -212,6 +219,7 @@ class SettingsPanel(QWidget):
         s.n_threads = self.threads.value() or None
         s.system_prompt = self.system_prompt.toPlainText()
         s.collapse_trace = self.collapse.isChecked()
+        s.reload_last_model = self.reload_last.isChecked()
         s.save_api_history = self.save_api.isChecked()
         s.serve_network = self.serve_network.isChecked()
         s.on_loop = self.loop_policy().value

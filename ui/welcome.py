@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     from ui.library_view import LibraryView
 
 
+def _memory_text(machine: MachineMemory) -> str:
+    """ "16.0 GiB of memory, GPU 8.0 GiB" or "16.0 GiB of memory, GPU not detected"."""
+    gpu = f"GPU {gib(machine.gpu_budget)}" if machine.gpu_budget else "GPU not detected"
+    return f"{gib(machine.total_ram)} of memory, {gpu}"
+
+
 class WelcomePage(QWidget):
     """Signals:
     load_requested(str): the recommended model is downloaded: load it and open a chat.
@@ -76,7 +82,7 @@ class WelcomePage(QWidget):
         self.recommendation.setWordWrap(True)
         self.recommendation.setTextFormat(Qt.TextFormat.RichText)
         self.recommendation.setText(
-            f"<p>For this machine ({gib(machine.total_ram)} of memory) we suggest "
+            f"<p>For this machine ({_memory_text(machine)}) we suggest "
             f"<b>{e.name}</b> ({self.quant}): {e.lineage}.</p>"
             f"<p style='color:gray'>{e.license_name}: {e.obligations}</p>"
         )

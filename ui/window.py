@@ -621,6 +621,16 @@ class MainWindow(QMainWindow):
 
         run_task(params, ready, failed, context=self)
 
+    def reload_last_model(self) -> None:
+        """At start: open the last model, if the setting says so; a missing file is a note."""
+        path = self.settings.last_model_path
+        if not path or not self.settings.reload_last_model:
+            return
+        if not path.startswith("remote://") and not Path(path).is_file():
+            self.statusBar().showMessage(f"The last model is gone: {path}", 15000)
+            return
+        self.load_model(path)
+
     def reload_model(self) -> None:
         self.settings_panel.store_into(self.settings)
         if self.bridge.info is not None:

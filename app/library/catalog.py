@@ -66,7 +66,8 @@ class CatalogEntry:
         return best
 
     def recommended_for(self, machine: MachineMemory) -> str | None:
-        return self.recommended_quant(machine.total_ram)
+        """The quantization for this machine: by its RAM plus its GPU's own memory."""
+        return self.recommended_quant(machine.model_memory)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -23,10 +23,11 @@ if TYPE_CHECKING:
 
 
 def first_model(machine: MachineMemory) -> tuple[CatalogEntry, str]:
-    """The model to start with: R1-Distill-Qwen 1.5B (Q4_K_M) under 12 GB of RAM, 7B from
-    16 GB, 14B from 32 GB (the catalog's quantization for the tier)."""
+    """The model to start with: R1-Distill-Qwen 1.5B (Q4_K_M) under 12 GB of memory, 7B from
+    16 GB, 14B from 32 GB (the catalog's quantization for the tier). Memory: the RAM plus a
+    GPU's own memory (:attr:`MachineMemory.model_memory`)."""
     catalog = load_catalog()
-    ram = machine.total_ram
+    ram = machine.model_memory
     if ram < 14 * GIB:
         return catalog.get("deepseek-r1-distill-qwen-1.5b"), "Q4_K_M"
     entry = catalog.get(

@@ -1,14 +1,13 @@
 """Will a model fit? Weights + KV cache + a compute margin against this machine's memory.
 
 :func:`estimate_fit` is a pure function of a :class:`MachineMemory` value, so the verdicts
-are tested without the machine; :func:`detect_machine_memory` fills that value from psutil,
-NVIDIA's NVML (``nvidia-ml-py``, only when installed) and the platform (Apple Silicon's
-unified memory: about 75% of it is usable by the GPU).
+are tested without the machine; :func:`detect_machine_memory` fills that value from psutil
+and the GPU probes of :mod:`app.library.gpu` (NVIDIA's NVML, AMD's sysfs counters, Metal's
+working set on Apple Silicon).
 """
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import math
 import platform
@@ -19,7 +18,10 @@ import psutil
 
 from app.errors import ContextSizeError
 from app.gguf import GGUFHeader
+from app.library.gpu import GpuMemory, probe_gpus
 from app.library.metadata import ModelShape, metadata_from_header
+
+__all__ = ["GpuMemory"]  # re-exported: it belongs to MachineMemory
 
 GIB = 1024**3
 MIB = 1024**2
@@ -41,36 +43,58 @@ class FitVerdict(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class GpuMemory:
-    """One GPU's memory in bytes."""
-
-    name: str
-    total: int
-    free: int
-
-
-@dataclass(frozen=True, slots=True)
 class MachineMemory:
     """This machine's memory, in bytes.
 
     Attributes:
         total_ram: physical RAM.
         available_ram: RAM available now without swapping (psutil's ``available``).
-        gpus: discrete GPUs with their own memory (NVIDIA via NVML).
-        unified: Apple Silicon: the GPU shares RAM, about 75% of it usable.
+        gpus: discrete GPUs with their own memory (NVIDIA via NVML, AMD via sysfs).
+        unified: Apple Silicon: the GPU shares RAM.
+        unified_budget: the share of it Metal lets the GPU use (None: 75% of the RAM).
+        gpu_name: the unified GPU's name.
+        gpu_estimated: ``unified_budget`` is macOS's default share, not Metal's figure.
     """
 
     total_ram: int
     available_ram: int
     gpus: tuple[GpuMemory, ...] = field(default_factory=tuple)
     unified: bool = False
+    unified_budget: int | None = None
+    gpu_name: str = ""
+    gpu_estimated: bool = False
 
     @property
     def gpu_budget(self) -> int:
         """Bytes the GPU can hold for a model (0 without a usable GPU)."""
         if self.unified:
+            if self.unified_budget is not None:
+                return min(self.unified_budget, self.total_ram)
             return int(self.total_ram * APPLE_GPU_FRACTION)
         return sum(max(0, g.free - VRAM_RESERVE) for g in self.gpus)
+
+    @property
+    def model_memory(self) -> int:
+        """All the memory a model can be spread over: RAM plus the GPUs' own memory.
+
+        What the catalog's memory tiers and the first-run model are chosen by.
+        """
+        if self.unified:
+            return self.total_ram
+        return self.total_ram + sum(g.total for g in self.gpus)
+
+    @property
+    def gpu_text(self) -> str:
+        """The GPU as a person reads it, or "GPU not detected"."""
+        if self.unified:
+            estimate = " (estimate)" if self.gpu_estimated else ""
+            name = self.gpu_name or "Apple GPU"
+            return f"GPU: {name}, {gib(self.gpu_budget)} of unified memory usable{estimate}"
+        if self.gpus:
+            return "GPU: " + "; ".join(
+                f"{g.name}, {gib(g.total)} ({gib(g.free)} free)" for g in self.gpus
+            )
+        return "GPU not detected: models run on the CPU"
 
     @property
     def ram_budget(self) -> int:
@@ -243,6 +267,35 @@ def estimate_fit(
     return result(FitVerdict.WONT_FIT, 0, total)
 
 
+def auto_gpu_layers(
+    gpu_build: bool,
+    machine: MachineMemory | None,
+    weights: int,
+    shape: ModelShape | None,
+    n_ctx: int,
+    *,
+    kv_bytes_per_element: float = 2.0,
+) -> int:
+    """Layers to offload when the user has not chosen (llama.cpp's ``n_gpu_layers``).
+
+    0 on a CPU build. On a GPU build (Metal, CUDA, Vulkan…), from the fit estimate on
+    ``machine``: all layers (-1) when the model fits on the GPU, the estimate's layer count for
+    a partial offload, 0 when only RAM can hold it (a GPU that is full counts as none). When no
+    GPU was measured (``machine`` is None or shows none: e.g. an Intel GPU through Vulkan), all
+    layers, llama.cpp's own default.
+    """
+    if not gpu_build:
+        return 0
+    if machine is None or not (machine.gpus or machine.unified):
+        return -1
+    fit = estimate_fit(weights, shape, n_ctx, machine, kv_bytes_per_element=kv_bytes_per_element)
+    if fit.verdict is FitVerdict.FITS_GPU:
+        return -1
+    if fit.verdict is FitVerdict.PARTIAL_OFFLOAD:
+        return fit.gpu_layers
+    return 0
+
+
 MIN_CONTEXT = 64
 """The smallest context window llama.cpp is given."""
 
@@ -368,43 +421,20 @@ def bound_context(
     return check_context(n_ctx, limit, header.path.name)
 
 
-def _nvidia_gpus() -> tuple[GpuMemory, ...]:
-    try:
-        import pynvml  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return ()
-    try:
-        pynvml.nvmlInit()
-    except Exception:  # no driver, no device: NVML raises its own error types
-        return ()
-    gpus: list[GpuMemory] = []
-    try:
-        for i in range(int(pynvml.nvmlDeviceGetCount())):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            info = pynvml.nvmlDeviceGetMemoryInfo(handle)
-            name = pynvml.nvmlDeviceGetName(handle)
-            if isinstance(name, bytes):
-                name = name.decode("utf-8", "replace")
-            gpus.append(GpuMemory(str(name), int(info.total), int(info.free)))
-    except Exception:
-        return tuple(gpus)
-    finally:
-        with contextlib.suppress(Exception):
-            pynvml.nvmlShutdown()
-    return tuple(gpus)
-
-
 def is_apple_silicon() -> bool:
     return platform.system() == "Darwin" and platform.machine() in ("arm64", "aarch64")
 
 
 def detect_machine_memory() -> MachineMemory:
-    """This machine's memory now (RAM from psutil, NVIDIA GPUs from NVML when installed)."""
+    """This machine's memory now: RAM from psutil, the GPU from :func:`probe_gpus`."""
     vm = psutil.virtual_memory()
-    unified = is_apple_silicon()
+    report = probe_gpus(int(vm.total), apple=is_apple_silicon())
     return MachineMemory(
         total_ram=int(vm.total),
         available_ram=int(vm.available),
-        gpus=() if unified else _nvidia_gpus(),
-        unified=unified,
+        gpus=report.gpus,
+        unified=report.unified_budget is not None,
+        unified_budget=report.unified_budget,
+        gpu_name=report.unified_name,
+        gpu_estimated=report.estimated,
     )
