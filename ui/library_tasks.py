@@ -2,74 +2,97 @@
 
 :func:`run_task` starts ``func`` on Qt's global thread pool and delivers its result, or the
 exception it raised, on the GUI thread through a queued signal (Picard's ``run_task``).
+
+No Qt object is made or released per job: a pool thread that drops the last reference to a
+Python-owned QObject destroys it there, and PySide's clean-up then takes Qt's connection lock
+and waits for the GIL while the GUI thread, holding the GIL, waits for that same lock in a
+``connect()`` (a deadlock seen in CI: Compare's message widget vs. a finished job). The job
+holds only a number; one :class:`_Dispatcher` per application, made on the GUI thread, carries
+every result, and the callbacks stay on the GUI thread.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from shiboken6 import isValid
 
 from ui.qt_threads import emit_from_thread
 
-_alive: set[_Relay] = set()
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    on_done: Callable[[Any], None]
+    on_error: Callable[[BaseException], None]
+    context: QObject | None
 
 
-class _Relay(QObject):
-    """Lives on the GUI thread; the job emits from a pool thread, so delivery is queued.
+class _Dispatcher(QObject):
+    """Lives on the GUI thread as long as the application; jobs emit from pool threads, so
+    delivery is queued.
 
     Signals:
-        succeeded(object): the job's result.
-        failed(object): the exception the job raised.
+        finished(int, bool, object): a job's number, whether it succeeded, its result or error.
     """
 
-    succeeded = Signal(object)
-    failed = Signal(object)
+    finished = Signal(int, bool, object)
 
-    def __init__(
-        self,
-        on_done: Callable[[Any], None],
-        on_error: Callable[[BaseException], None],
-        context: QObject | None,
-    ) -> None:
-        super().__init__()
-        self.on_done = on_done
-        self.on_error = on_error
-        self.context = context
-        self.succeeded.connect(self._on_self_succeeded, Qt.ConnectionType.QueuedConnection)
-        self.failed.connect(self._on_self_failed, Qt.ConnectionType.QueuedConnection)
+    def __init__(self, parent: QObject | None) -> None:
+        super().__init__(parent)
+        self._pending: dict[int, _Pending] = {}
+        self._numbers = itertools.count(1)
+        self.finished.connect(self._on_self_finished, Qt.ConnectionType.QueuedConnection)
 
-    def _deliver(self, callback: Callable[[Any], None], value: Any) -> None:
-        _alive.discard(self)
-        self.deleteLater()
-        if self.context is not None and not isValid(self.context):
+    def add(self, pending: _Pending) -> int:
+        number = next(self._numbers)
+        self._pending[number] = pending
+        return number
+
+    @Slot(int, bool, object)
+    def _on_self_finished(self, number: int, ok: bool, value: Any) -> None:
+        pending = self._pending.pop(number, None)
+        if pending is None:
             return
-        callback(value)
+        if pending.context is not None and not isValid(pending.context):
+            return
+        (pending.on_done if ok else pending.on_error)(value)
 
-    @Slot(object)
-    def _on_self_succeeded(self, value: Any) -> None:
-        self._deliver(self.on_done, value)
 
-    @Slot(object)
-    def _on_self_failed(self, err: Any) -> None:
-        self._deliver(self.on_error, err)
+#: The GUI thread's reference to the dispatcher: its Python wrapper is never released by a
+#: pool thread (a job's reference is never the last one).
+_dispatchers: list[_Dispatcher] = []
+
+
+def _dispatcher() -> _Dispatcher:
+    """The application's dispatcher (a child of the QApplication, made on first use)."""
+    app = QCoreApplication.instance()
+    _dispatchers[:] = [d for d in _dispatchers if isValid(d) and d.parent() is app]
+    if not _dispatchers:
+        _dispatchers.append(_Dispatcher(app))
+    return _dispatchers[0]
 
 
 class _Job(QRunnable):
-    def __init__(self, func: Callable[[], Any], relay: _Relay) -> None:
+    def __init__(self, func: Callable[[], Any], dispatcher: _Dispatcher, number: int) -> None:
         super().__init__()
-        self.func = func
-        self.relay = relay
+        self.func: Callable[[], Any] | None = func
+        self.dispatcher = dispatcher  # owned by the application: never released here
+        self.number = number
 
     def run(self) -> None:
+        func, self.func = self.func, None  # its captures are released here, with the GIL held
+        assert func is not None
         try:
-            result = self.func()
+            result = func()
         except Exception as err:  # delivered to the caller as a value
-            emit_from_thread(self.relay, self.relay.failed, err)
+            emit_from_thread(self.dispatcher, self.dispatcher.finished, self.number, False, err)
         else:
-            emit_from_thread(self.relay, self.relay.succeeded, result)
+            emit_from_thread(self.dispatcher, self.dispatcher.finished, self.number, True, result)
+        del func
 
 
 def run_task(
@@ -83,6 +106,6 @@ def run_task(
     """Run ``func`` in the thread pool; call ``on_done(result)`` or ``on_error(exc)`` on the
     GUI thread. With ``context``, nothing is delivered once that object is destroyed. ``pool``:
     another pool than Qt's global one (one thread: jobs run one at a time, in order)."""
-    relay = _Relay(on_done, on_error, context)
-    _alive.add(relay)
-    (pool or QThreadPool.globalInstance()).start(_Job(func, relay))
+    dispatcher = _dispatcher()
+    number = dispatcher.add(_Pending(on_done, on_error, context))
+    (pool or QThreadPool.globalInstance()).start(_Job(func, dispatcher, number))
