@@ -87,7 +87,8 @@ def test_signal_quits_cleanly_saves_and_stops_the_worker(
     wait_until(lambda: saved_answer_chars() > 0, 240, "the answer to stream into the database")
     seen_before = saved_answer_chars()
     pids = app.children_pids()
-    assert sorted(app.seen[p] for p in pids) == ["resource tracker", "worker"]
+    # The worker, its resource tracker and its chat-template renderer: all must go.
+    assert sorted(app.seen[p] for p in pids) == ["resource tracker", "template renderer", "worker"]
 
     signalled = time.monotonic()
     app.signal(signum, group=group)

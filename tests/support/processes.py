@@ -36,9 +36,19 @@ def is_resource_tracker(proc: psutil.Process) -> bool:
     return False
 
 
+def is_template_renderer(proc: psutil.Process) -> bool:
+    """The worker's chat-template renderer (:mod:`app.template_sandbox`)."""
+    with contextlib.suppress(psutil.Error):
+        line = " ".join(proc.cmdline())
+        return "app.template_renderer" in line or "--ponder-template-renderer" in line
+    return False
+
+
 def _kind(proc: psutil.Process) -> str:
     if is_worker(proc):
         return "worker"
+    if is_template_renderer(proc):
+        return "template renderer"
     return "resource tracker" if is_resource_tracker(proc) else "other"
 
 
