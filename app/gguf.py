@@ -231,8 +231,14 @@ def model_bytes(path: str | Path) -> int:
     return total
 
 
-def read_header(path: str | Path) -> GGUFHeader:
-    """Parse the header of the GGUF file at ``path`` (metadata only)."""
+def read_header(path: str | Path, *, whole: bool = True) -> GGUFHeader:
+    """Parse the header of the GGUF file at ``path`` (metadata only).
+
+    ``whole``: the file is meant to be complete, so its tensor records are read too and a
+    file (with its other parts, for the first part of a split model) shorter than its tensor
+    data is refused as truncated. ``False`` for the first bytes of a remote file: the
+    metadata alone.
+    """
     p = Path(path)
     try:
         with p.open("rb") as fh:
@@ -242,7 +248,7 @@ def read_header(path: str | Path) -> GGUFHeader:
                     raise ModelFileError(f"{p.name}: not a GGUF model file")
                 raise ModelFileError(f"{p.name}: not a usable GGUF file (the file is truncated)")
             with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
-                return _parse(buf, p)
+                return _parse(buf, p, whole)
     except FileNotFoundError:
         raise ModelFileError(f"model file not found: {p}") from None
     except IsADirectoryError:
@@ -253,7 +259,7 @@ def read_header(path: str | Path) -> GGUFHeader:
         raise ModelFileError(f"cannot read {p}: {err.strerror or err}") from None
 
 
-def _parse(buf: mmap.mmap, path: Path) -> GGUFHeader:
+def _parse(buf: mmap.mmap, path: Path, whole: bool) -> GGUFHeader:
     r = _Reader(buf, path)
     r.need(4)
     if bytes(buf[0:4]) != GGUF_MAGIC:
@@ -270,10 +276,13 @@ def _parse(buf: mmap.mmap, path: Path) -> GGUFHeader:
     for _ in range(kv_count):
         key = r.string()
         metadata[key] = r.value(r.u32())
+    if not whole:
+        return GGUFHeader(path, version, tensor_count, metadata)
     data_end = _tensor_data_end(r, tensor_count, metadata.get("general.alignment"))
-    if data_end > r.size:
+    size = model_bytes(path)  # a split model's first part may hold every tensor's record
+    if data_end > size:
         raise r.fail(
-            f"the file is truncated: its tensors need {data_end:,} bytes, it has {r.size:,}"
+            f"the file is truncated: its tensors need {data_end:,} bytes, it has {size:,}"
             "; an incomplete download?"
         )
     return GGUFHeader(path, version, tensor_count, metadata, data_end)

@@ -89,7 +89,7 @@ def _stream_header(url: str, tmp: Path, name: str, repo_id: str) -> ModelMetadat
                     continue
                 fh.flush()
                 try:
-                    return metadata_from_header(read_header(tmp), file_name=name)
+                    return metadata_from_header(read_header(tmp, whole=False), file_name=name)
                 except ModelFileError as err:
                     if "truncated" not in str(err):
                         raise
@@ -97,7 +97,7 @@ def _stream_header(url: str, tmp: Path, name: str, repo_id: str) -> ModelMetadat
                 next_try = received * 2
             fh.flush()
     try:
-        return metadata_from_header(read_header(tmp), file_name=name)
+        return metadata_from_header(read_header(tmp, whole=False), file_name=name)
     except ModelFileError as err:
         raise HubError(
             f"{repo_id}/{name}: cannot read the GGUF header ({last_error or err})"
