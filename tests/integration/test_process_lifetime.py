@@ -154,7 +154,7 @@ def test_serve_killed_mid_request_takes_its_worker_along(launch: Launch, smollm2
 
     def client() -> None:
         body = {
-            "model": "x",
+            "model": smollm2.name,  # an alias of the served model (others are 404)
             "messages": [{"role": "user", "content": "Tell me a very long story about the sea."}],
             "max_tokens": 100000,
             "stream": True,
