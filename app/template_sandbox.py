@@ -86,6 +86,10 @@ class SandboxError(Exception):
     """A request did not complete; ``str()`` is the message after "chat template"."""
 
 
+class _RendererGoneError(SandboxError):
+    """The renderer ended without answering (killed, out of memory, crashed)."""
+
+
 NO_RLIMIT_ARG = "--no-rlimit"
 """Renderer argument: leave the address space unlimited (the memory watch alone, as on
 Windows; tests use it to prove the watch)."""
@@ -156,6 +160,19 @@ class _Process:
             return False
         return True
 
+    def ended(self) -> bool:
+        """Whether the renderer has exited (also when something else reaped it first)."""
+        if self.popen.poll() is not None:
+            return True
+        if self.psutil_process is None:
+            return False
+        try:
+            import psutil
+
+            return bool(self.psutil_process.status() == psutil.STATUS_ZOMBIE)
+        except Exception:  # gone: reaped elsewhere
+            return True
+
     def rss(self) -> int:
         if self.psutil_process is None:
             return 0
@@ -212,7 +229,7 @@ class TemplateSandbox:
     def _running(self) -> _Process:
         if self._pid != os.getpid():  # copied into a forked child: start its own
             self._process, self._pid = None, os.getpid()
-        if self._process is None or self._process.popen.poll() is not None:
+        if self._process is None or self._process.ended():
             if self._process is not None:
                 self._process.kill()
                 self._process = None
@@ -270,11 +287,21 @@ class TemplateSandbox:
             "max_output_chars": max_output_chars,
         }
         with self._lock:
-            for _ in range(2):
+            retried = False
+            for _ in range(3):
+                reused = self._process is not None and not self._process.ended()
                 process = self._running()
-                if fingerprint not in process.compiled:
-                    self._compile(process, fingerprint, source, timeout_s, cancelled)
-                reply = self._exchange(process, request, timeout_s, cancelled)
+                try:
+                    if fingerprint not in process.compiled:
+                        self._compile(process, fingerprint, source, timeout_s, cancelled)
+                    reply = self._exchange(process, request, timeout_s, cancelled)
+                except _RendererGoneError:
+                    # A renderer that died since the last request (the OOM killer, a user's
+                    # kill) may look alive until it is asked: once, a fresh one is tried.
+                    if not reused or retried:
+                        raise
+                    retried = True
+                    continue
                 if reply.get("unknown"):  # the renderer dropped it from its cache
                     process.compiled.discard(fingerprint)
                     continue
@@ -327,7 +354,7 @@ class TemplateSandbox:
                 return reply
             if payload is None or process.popen.poll() is not None:
                 self._stop()
-                raise SandboxError(
+                raise _RendererGoneError(
                     f"{what}: the template renderer stopped (it may have needed more than "
                     f"the {_megabytes(self.memory_limit)} of memory it may use)"
                 )

@@ -93,7 +93,13 @@ _MEASURE = textwrap.dedent(
     print(json.dumps({
         "message": message,
         "elapsed": elapsed,
-        "self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        # This process's own peak since it started: ru_maxrss of RUSAGE_SELF would carry
+        # the peak of the (large) test process it was forked from across exec.
+        "self_kb": next(
+            int(line.split()[1])
+            for line in open("/proc/self/status")
+            if line.startswith("VmHWM:")
+        ),
         "children_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     }))
     """
