@@ -113,10 +113,12 @@ def _platform_failure(self_test: bool) -> str | None:
     otherwise) and, outside a bundle, loads it in a child process first, so that a plugin
     that cannot load fails with its message instead of an abort.
     """
-    from ui.platform_check import has_display, uses_xcb, xcb_problem
+    from ui.platform_check import NO_DISPLAY, has_display, needs_display, uses_xcb, xcb_problem
 
     if self_test and not os.environ.get("QT_QPA_PLATFORM") and not has_display(os.environ):
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if needs_display(os.environ, sys.platform):
+        return NO_DISPLAY
     if uses_xcb(os.environ):
         problem = xcb_problem()
         if problem is not None:

@@ -184,6 +184,23 @@ def has_display(env: Mapping[str, str]) -> bool:
     return bool(env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"))
 
 
+NO_DISPLAY = (
+    "ponder: there is no desktop display here (neither DISPLAY nor WAYLAND_DISPLAY is set), "
+    "so the window cannot open.\n"
+    "Chat in the terminal instead: ponder chat (ponder --help lists the other commands)."
+)
+
+
+def needs_display(env: Mapping[str, str], platform: str) -> bool:
+    """Would the window fail for want of a display (Linux and the BSDs, no platform chosen)?
+
+    Qt aborts there with a message about plugins that does not say what is missing.
+    """
+    if platform in ("darwin", "win32") or env.get("QT_QPA_PLATFORM", "").strip():
+        return False
+    return not has_display(env)
+
+
 def main() -> int:
     """``python -m ui.platform_check``: print the fix and exit 1 when libraries are missing."""
     problem = xcb_problem()

@@ -98,3 +98,12 @@ def test_the_install_scripts_check_prints_the_fix(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert _expected_line() in done.stderr
     assert "-m ui.platform_check" in (ROOT / "scripts" / "install.sh").read_text()
+
+
+def test_no_display_says_so_instead_of_qt_aborting(tmp_path: Path) -> None:
+    """A server or an SSH session: before, Qt aborted (rc 134) blaming its xcb plugin."""
+    done = _ponder(env=_env(tmp_path))
+    assert done.returncode == 1, (done.returncode, done.stderr)
+    assert done.stderr.startswith("ponder: there is no desktop display here"), done.stderr
+    assert "ponder chat" in done.stderr
+    assert "qt.qpa" not in done.stderr and "Traceback" not in done.stderr
