@@ -9,7 +9,6 @@ skipped, not parsed: only their type and length are kept.
 from __future__ import annotations
 
 import mmap
-import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,18 +213,16 @@ class _Reader:
             self.pos += fmt.size * length
 
 
-_SPLIT_NAME = re.compile(r"^(?P<base>.+)-(?P<part>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
-
-
 def model_bytes(path: str | Path) -> int:
     """Bytes of a model file; for the first part of a split GGUF, of all its parts."""
+    from app.library.names import parse_split
+
     p = Path(path)
     total = p.stat().st_size
-    match = _SPLIT_NAME.match(p.name)
-    if match and int(match["part"]) == 1:
-        count = int(match["count"])
-        for part in range(2, count + 1):
-            other = p.with_name(f"{match['base']}-{part:05d}-of-{match['count']}.gguf")
+    split = parse_split(p.name)
+    if split is not None and split.part == 1:
+        for part in range(2, split.count + 1):
+            other = p.with_name(split.part_name(part))
             if other.is_file():
                 total += other.stat().st_size
     return total
