@@ -15,13 +15,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import PurePath, PurePosixPath, PureWindowsPath
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from app.library.catalog import CatalogEntry, load_catalog
 from app.library.names import QUANT_RE, model_stem, quant_from_name
-
-if TYPE_CHECKING:
-    from app.store.domain import ModelRef
 
 _SEPARATORS = "-_. "
 _IMATRIX = re.compile(r"[-_.]i1$", re.IGNORECASE)  # mradermacher's ``Name.i1-Q4_K_M``
@@ -110,7 +107,18 @@ def path_display_name(path: str, *, quant: str | None = None) -> str:
     return display_name(name, quant=quant, repo_id=repo_of_path(path))
 
 
-def ref_display_name(ref: ModelRef | None) -> str:
+class SavedModel(Protocol):
+    """How the history names the model of an answer (``app.store.ModelRef`` is one): the
+    library does not import the history, so this module asks only for what it reads."""
+
+    @property
+    def path(self) -> str | None: ...
+
+    @property
+    def model_id(self) -> str: ...
+
+
+def ref_display_name(ref: SavedModel | None) -> str:
     """The name of the model that wrote an answer, the same live and reopened from the
     history: from the file it was (the saved ``path``), else the saved id; "" if unknown."""
     if ref is None:

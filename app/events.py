@@ -23,7 +23,7 @@ class EventKind(enum.Enum):
     """What an :class:`Event` says. The value is the ``type`` in JSON output."""
 
     LOAD_PROGRESS = "load_progress"  # data: fraction (0..1)
-    LOADED = "loaded"  # data: model metadata (see backends.base.ModelInfo.to_dict)
+    LOADED = "loaded"  # data: model metadata (see app.engine.ModelInfo.to_dict)
     REASONING = "reasoning"  # text: a piece of the reasoning trace
     CONTENT = "content"  # text: a piece of the answer
     INJECTED = "injected"  # text: what Ponder inserted into the reasoning; data: reason

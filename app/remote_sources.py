@@ -24,8 +24,7 @@ from app.paths import config_dir
 from app.remote_keys import delete_key, read_key, store_key
 
 if TYPE_CHECKING:
-    from backends.base import LoadParams
-    from backends.remote_api import RemoteModel, ServerKind
+    from app.engine import LoadParams
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -159,24 +158,6 @@ def remove_source(name: str) -> RemoteSource:
     return found
 
 
-def check_connection(
-    source: RemoteSource, api_key: str | None = None
-) -> tuple[ServerKind, list[RemoteModel]]:
-    """Connect to the source and list its models (``GET /v1/models``); ``api_key``, when
-    given, is used instead of the source's own.
-
-    Raises:
-        PonderError: its key's variable is unset, its keyring cannot be read, or the server
-            cannot be reached or refuses (the message says which: refused, timeout, 401…).
-    """
-    from backends.remote_api import list_models
-
-    key = api_key if api_key is not None else source.api_key()
-    if source.api_key_env and key is None:
-        raise PonderError(f"${source.api_key_env} is not set")
-    return list_models(source.url, key)
-
-
 def model_ref(source_name: str, model_id: str) -> str:
     """How the app names a model a source serves: ``remote://SOURCE/MODEL``."""
     return f"{REF_PREFIX}{source_name}/{model_id}"
@@ -194,7 +175,7 @@ def remote_load_params(ref: str) -> LoadParams | None:
     """How to load a :func:`model_ref`: its source's URL and key (None for anything else,
     or a source no longer configured). A key that cannot be read is left out (the server
     then says it needs one)."""
-    from backends.base import LoadParams
+    from app.engine import LoadParams
 
     parsed = parse_model_ref(ref)
     source = find_source(parsed[0]) if parsed else None

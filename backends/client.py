@@ -25,10 +25,10 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+from app.engine import LoadParams, ModelInfo
 from app.errors import EngineCrashedError, EngineError
 from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
-from backends.base import LoadParams, ModelInfo
 from backends.lifetime import start_process
 from backends.worker import (
     Command,

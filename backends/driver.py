@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.engine import Control, ModelInfo
 from app.errors import PonderError
 from app.events import (
     Event,
@@ -43,7 +44,6 @@ from app.prompting import plan_prompt, prompt_prefilled
 from app.reasoning import ReasoningSplitter, SegmentKind
 from app.request import GenerationRequest, LoopPolicy, Sampling, ThinkMode
 from app.templates import ChatTemplate, RenderCancelled
-from backends.base import Control, ModelInfo
 from backends.tally import TokenTally
 
 #: Tokens kept free for the answer when the prompt is trimmed to the context window.

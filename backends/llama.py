@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.engine import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
 from app.errors import EngineError, ModelFileError
 from app.events import Event, EventKind
 from app.families import detect_family
@@ -23,7 +24,6 @@ from app.library.fit import (
 from app.library.metadata import metadata_from_header
 from app.request import GenerationRequest
 from app.templates import choose_template
-from backends.base import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
 from backends.driver import ResolvedSampling, common_prefix, run_generation
 
 ProgressFn = Callable[[float], None]

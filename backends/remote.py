@@ -34,6 +34,7 @@ from typing import Any
 
 import httpx2
 
+from app.engine import Control, LoadParams, ModelInfo
 from app.errors import EngineError
 from app.events import (
     Event,
@@ -48,7 +49,6 @@ from app.families import GENERIC, Family, family_from_name
 from app.reasoning import ReasoningSplitter, SegmentKind
 from app.reasoning_formats import THINK
 from app.request import GenerationRequest
-from backends.base import Control, LoadParams, ModelInfo
 from backends.remote_api import (
     CONNECT_TIMEOUT_S,
     OPTIONAL_FIELDS,

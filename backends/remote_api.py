@@ -14,14 +14,17 @@ import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx2
 
-from app.errors import EngineError
+from app.errors import EngineError, PonderError
 from app.families import Family, OffMode
 from app.request import GenerationRequest, ThinkMode
+
+if TYPE_CHECKING:
+    from app.remote_sources import RemoteSource
 
 CONNECT_TIMEOUT_S = 10.0
 #: Longest silence accepted from the server (a long prompt on a slow server is evaluated
@@ -199,6 +202,22 @@ def list_models(
 
 
 # -- the request body ----------------------------------------------------------------------
+
+
+def check_connection(
+    source: RemoteSource, api_key: str | None = None
+) -> tuple[ServerKind, list[RemoteModel]]:
+    """Connect to a remote source the user added and list its models (``GET /v1/models``);
+    ``api_key``, when given, is used instead of the source's own.
+
+    Raises:
+        PonderError: its key's variable is unset, its keyring cannot be read, or the server
+            cannot be reached or refuses (the message says which: refused, timeout, 401…).
+    """
+    key = api_key if api_key is not None else source.api_key()
+    if source.api_key_env and key is None:
+        raise PonderError(f"${source.api_key_env} is not set")
+    return list_models(source.url, key)
 
 
 def request_body(

@@ -22,10 +22,10 @@ from multiprocessing.queues import Queue
 from multiprocessing.sharedctypes import Synchronized
 from typing import Any
 
+from app.engine import Control, Engine, LoadParams
 from app.errors import PonderError
 from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
-from backends.base import Control, Engine, LoadParams
 from backends.lifetime import watch_parent
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.engine import LoadParams  # noqa: E402
 from app.events import EventKind  # noqa: E402
 from app.request import ChatMessage, GenerationRequest, Sampling  # noqa: E402
 from app.templates import ChatTemplate  # noqa: E402
-from backends.base import LoadParams  # noqa: E402
 from backends.client import EngineClient  # noqa: E402
 from backends.llama import physical_cores  # noqa: E402
 

@@ -266,7 +266,7 @@ def bench_resume(work: Path, size_mb: int, kill_after: float) -> dict[str, Any]:
         "HF_ENDPOINT": server.endpoint,
         "HF_HUB_DISABLE_XET": "1",
     }
-    cmd = [sys.executable, "-m", "app.models_cli", "pull", REPO, "--quant", "Q4_K_M"]
+    cmd = [sys.executable, "-m", "app.cli.models", "pull", REPO, "--quant", "Q4_K_M"]
     try:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stderr=subprocess.DEVNULL)
         part_size = 0

@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.engine import Control  # noqa: E402
 from app.events import EventKind  # noqa: E402
 from app.families import get_family  # noqa: E402
 from app.loop_guard import LoopGuard  # noqa: E402
@@ -36,7 +37,6 @@ from app.request import (  # noqa: E402
     ThinkingControl,
 )
 from app.templates import ChatTemplate  # noqa: E402
-from backends.base import Control  # noqa: E402
 from backends.driver import Generation, ResolvedSampling  # noqa: E402
 from tests.support import reasoning_traces as traces  # noqa: E402
 

@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from app.engine import LoadParams, ModelInfo
 from app.events import Event, EventKind
 from app.request import GenerationRequest
-from backends.base import LoadParams, ModelInfo
 from backends.client import EngineClient, RequestStream
 from ui.qt_threads import emit_from_thread
 

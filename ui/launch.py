@@ -18,7 +18,7 @@ def _run_gui(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from app.cli import main as cli_main
+    from app.cli.main import main as cli_main
 
     return cli_main(argv, run_gui=_run_gui)
 

@@ -25,13 +25,13 @@ from PySide6.QtWidgets import (
 )
 
 from app.display_names import distinct_names, path_display_name
+from app.engine import LoadParams, ModelInfo
 from app.events import Event, EventKind, Stats
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
 from app.request import ChatMessage, GenerationRequest
 from app.store.domain import Message, ModelRef, Role
 from app.store.recorder import AnswerRecorder
-from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
 from ui.conversation_view import message_widget
 from ui.message_view import MessageWidget

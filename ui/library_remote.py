@@ -33,13 +33,12 @@ from app.errors import PonderError
 from app.remote_sources import (
     RemoteSource,
     add_source,
-    check_connection,
     find_source,
     load_sources,
     model_ref,
     remove_source,
 )
-from backends.remote_api import RemoteModel, ServerKind
+from backends.remote_api import RemoteModel, ServerKind, check_connection
 from ui.dialogs import ask_yes_no
 from ui.library_tasks import run_task
 

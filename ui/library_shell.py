@@ -17,9 +17,9 @@ from PySide6.QtWidgets import QFileDialog, QToolBar, QWidget
 from ui.library_tasks import run_task
 
 if TYPE_CHECKING:
+    from app.engine import ModelInfo
     from app.library.fit import MachineMemory
     from app.library.local import LocalModel
-    from backends.base import ModelInfo
     from ui.library_compare import CompareView
     from ui.library_view import LibraryView
     from ui.welcome import WelcomePage

@@ -15,8 +15,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.display_names import path_display_name
+from app.engine import ModelInfo
 from app.families import get_family
-from backends.base import ModelInfo
 
 
 def _address(url: str) -> str:

@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from app.errors import PonderError
 
 if TYPE_CHECKING:
-    from app.api_history import ApiHistory
+    from app.server.history import ApiHistory
     from app.server.hooks import CompletedExchange
     from app.server.runner import ServerThread
     from app.server.service import EngineService
@@ -122,11 +122,11 @@ class LocalServer(QObject):
             raise PonderError("load a model first: the server answers with the loaded model")
         if info.backend == "remote":
             raise PonderError("a remote model is served by its own server already")
+        from app.engine import LoadParams
         from app.server.app import create_app
         from app.server.runner import ServerThread
         from app.server.security import LOOPBACK_HOSTS
         from app.server.service import EngineService
-        from backends.base import LoadParams
 
         params = LoadParams(
             info.path, n_ctx=info.n_ctx, n_gpu_layers=info.n_gpu_layers, flash_attn=info.flash_attn
@@ -175,7 +175,7 @@ class LocalServer(QObject):
             return
         history = self._history
         if history is None:
-            from app.api_history import ApiHistory
+            from app.server.history import ApiHistory
             from app.store import ModelRef, open_store
 
             info = self.bridge.info

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.display_names import path_display_name, ref_display_name
+from app.engine import LoadParams, ModelInfo
 from app.errors import PonderError, StorageError
 from app.events import Event, EventKind
 from app.families import get_family
@@ -37,7 +38,6 @@ from app.request import GenerationRequest
 from app.settings import Settings, load_settings, save_settings
 from app.store.domain import GenerationSettings, Message, ModelRef, SearchHit
 from app.store.errors import DatabaseUnusableError
-from backends.base import LoadParams, ModelInfo
 from ui.bridge import EngineBridge
 from ui.composer import Composer
 from ui.context_note import context_note

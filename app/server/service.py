@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from app.engine import LoadParams, ModelInfo
 from app.events import Event, EventKind, FinishReason, done_event, error_event
 from app.request import GenerationRequest
-from backends.base import LoadParams, ModelInfo
 
 log = logging.getLogger(__name__)
 

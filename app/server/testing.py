@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from app.engine import LoadParams, ModelInfo
 from app.events import (
     TEXT_KINDS,
     Event,
@@ -24,7 +25,6 @@ from app.events import (
     error_event,
 )
 from app.request import GenerationRequest, ThinkMode
-from backends.base import LoadParams, ModelInfo
 
 
 def fake_info(path: str = "fake-model.gguf", n_ctx: int = 2048) -> ModelInfo:

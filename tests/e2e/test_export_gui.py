@@ -18,8 +18,8 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QLabel
 
 import ui.export_dialog
+from app.cli.history import add_history_parser, run_history
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
-from app.history_cli import add_history_parser, run_history
 from app.store import Store, open_store
 from app.store.export import Markers
 from ui.conversation_list import IdRole

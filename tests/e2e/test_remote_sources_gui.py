@@ -22,6 +22,7 @@ from keyring.backends import fail
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
+from app.engine import LoadParams
 from app.remote_keys import SERVICE
 from app.remote_sources import load_sources, sources_path
 from app.server.app import create_app
@@ -29,7 +30,6 @@ from app.server.runner import ServerThread
 from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import Script, loaded_fake
-from backends.base import LoadParams
 from tests.support.memory_keyring import MemoryKeyring, memory_keyring, use_keyring
 from ui.library_remote import STATUS_COL, RemoteSourcesPanel
 from ui.library_view import REMOTE_TAB

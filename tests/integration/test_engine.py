@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from app.engine import LoadParams
 from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.request import ChatMessage, GenerationRequest, Sampling, ThinkingControl, ThinkMode
-from backends.base import LoadParams
 from backends.client import EngineClient
 
 pytestmark = pytest.mark.integration

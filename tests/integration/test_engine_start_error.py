@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from app.cli import main as cli_main
+from app.cli.main import main as cli_main
+from app.engine import LoadParams
 from app.errors import EngineError
 from app.events import EventKind
 from app.request import ChatMessage, GenerationRequest
-from backends.base import LoadParams
 from backends.client import EngineClient
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from app.cli.history import add_history_parser, run_history
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
-from app.history_cli import add_history_parser, run_history
 from app.store import open_store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,7 +134,7 @@ def test_as_a_process(home: Path) -> None:
         [
             sys.executable,
             "-m",
-            "app.history_cli",
+            "app.cli.history",
             "history",
             "export",
             "2",
@@ -156,7 +156,7 @@ def test_as_a_process(home: Path) -> None:
         "<think>\nEggs take time.\n</think>\n\nNine minutes."
     )
     done = subprocess.run(
-        [sys.executable, "-m", "app.history_cli", "history", "show", "9"],
+        [sys.executable, "-m", "app.cli.history", "history", "show", "9"],
         cwd=ROOT,
         env=env,
         capture_output=True,

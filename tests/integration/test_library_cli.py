@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import constants
 
-from app.models_cli import add_models_parser, main
+from app.cli.models import add_models_parser, main
 from app.paths import models_dir
 from tests.support.hub_server import HubServer, gguf_bytes, llama_like_metadata
 
@@ -177,7 +177,7 @@ def test_ctrl_c_leaves_a_resumable_partial(
     hub.throttle = 20e6  # ~5 s for the whole file: time to interrupt it
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.models_cli", "pull", REPO, "--quant", "Q4_1"],
+        [sys.executable, "-m", "app.cli.models", "pull", REPO, "--quant", "Q4_1"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

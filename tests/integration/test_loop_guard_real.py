@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from app.engine import LoadParams
 from app.events import Event, EventKind, ReasoningState
 from app.request import ChatMessage, GenerationRequest, LoopPolicy, Sampling, ThinkingControl
-from backends.base import LoadParams
 from backends.client import EngineClient
 
 pytestmark = pytest.mark.integration

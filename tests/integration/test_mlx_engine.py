@@ -20,9 +20,9 @@ import pytest
 pytest.importorskip("mlx.core", reason="MLX is not installed (pip install 'ponder[mlx]')")
 pytest.importorskip("mlx_lm", reason="mlx-lm is not installed (pip install 'ponder[mlx]')")
 
+from app.engine import LoadParams
 from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.request import ChatMessage, GenerationRequest, ThinkingControl
-from backends.base import LoadParams
 from backends.client import EngineClient
 from backends.mlx import is_mlx_folder
 from tests.support.mlx_model import build_tiny_mlx_model

@@ -20,11 +20,11 @@ import openai
 import pytest
 from huggingface_hub import constants
 
-from app.cli_args import resolve_model_arg
+from app.cli.args import resolve_model_arg
+from app.cli.models import main as models_main
 from app.library.errors import UnknownModelError
 from app.library.first_run import first_model
 from app.library.fit import detect_machine_memory
-from app.models_cli import main as models_main
 from tests.integration.test_server_openai import FRANCE, KEY, ponder_serve
 from tests.support.hub_server import HubServer
 from tests.support.pty_terminal import Terminal

@@ -25,15 +25,15 @@ from typing import Any
 import httpx2
 import pytest
 
+from app.cli.models import main as models_main
+from app.engine import LoadParams
 from app.events import Event, EventKind, FinishReason, ReasoningState
-from app.models_cli import main as models_main
 from app.request import ChatMessage, Effort, GenerationRequest, ThinkingControl, ThinkMode
 from app.server.app import create_app
 from app.server.runner import ServerThread
 from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import FakeEngineClient, Script, loaded_fake
-from backends.base import LoadParams
 from backends.client import EngineClient
 
 ROOT = Path(__file__).resolve().parents[2]

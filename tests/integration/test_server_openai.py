@@ -26,13 +26,13 @@ import httpx
 import openai
 import pytest
 
+from app.engine import LoadParams, ModelInfo
 from app.events import Event, EventKind
 from app.request import GenerationRequest
 from app.server.app import create_app
 from app.server.runner import ServerThread
 from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
-from backends.base import LoadParams, ModelInfo
 from backends.client import EngineClient
 
 pytestmark = pytest.mark.integration
@@ -442,7 +442,7 @@ def ponder_serve(*args: str, env: dict[str, str] | None = None) -> Iterator[tupl
     port = _free_port()
     script = (
         "import argparse, sys\n"
-        "from app.serve_cli import add_serve_parser\n"
+        "from app.cli.serve import add_serve_parser\n"
         "p = argparse.ArgumentParser(prog='ponder')\n"
         "add_serve_parser(p.add_subparsers())\n"
         "a = p.parse_args(sys.argv[1:])\n"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from app.engine import LoadParams
 from app.events import EventKind
-from backends.base import LoadParams
 from backends.client import EngineClient
 from tests.unit.app.test_template_limits import HOSTILE, SORT_LOOP
 

@@ -16,15 +16,15 @@ import httpx
 import openai
 import pytest
 
-from app.api_history import ApiHistory
+from app.engine import LoadParams
 from app.events import EventKind, ReasoningState
 from app.server.app import create_app
+from app.server.history import ApiHistory
 from app.server.runner import ServerThread
 from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import FakeEngineClient, Script, loaded_fake
 from app.store import Message, MessageStatus, Role, Store, open_store
-from backends.base import LoadParams
 
 KEY = "test-key"
 SYSTEM = {"role": "system", "content": "Be brief."}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import json
 
-from app.chat_cli import HumanPrinter, JsonPrinter
+from app.cli.chat import HumanPrinter, JsonPrinter
 from app.events import Event, EventKind
 
 R, C = EventKind.REASONING, EventKind.CONTENT

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from app.chat_cli import History
-from app.chat_continue import conversation_model, use_conversation_model
-from app.chat_notes import no_effect_note, set_controls
-from app.chat_repl import HELP, Command, Repl, parse_budget, parse_line
+from app.cli.chat import History
+from app.cli.chat_continue import conversation_model, use_conversation_model
+from app.cli.chat_notes import no_effect_note, set_controls
+from app.cli.chat_repl import HELP, Command, Repl, parse_budget, parse_line
+from app.engine import ModelInfo
 from app.errors import ModelFileError, PonderError
 from app.events import Event, EventKind
 from app.store import ModelRef, open_store
-from backends.base import ModelInfo
 
 
 def test_lines_and_commands() -> None:

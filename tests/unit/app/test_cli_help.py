@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from app.cli import build_parser
+from app.cli.main import build_parser
 
 
 def _walk(parser: argparse.ArgumentParser, name: str) -> Iterator[tuple[str, argparse.Action]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli_args import resolve_model_arg
+from app.cli.args import resolve_model_arg
 from app.library import add_user_path, list_local_models
 from app.library.errors import UnknownModelError
 

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from keyring.backends import fail, null
 
+from app.cli.models import main as models_main
 from app.errors import PonderError
-from app.models_cli import main as models_main
 from app.remote_keys import SERVICE, KeyringUnavailableError, keyring_available, read_key
 from app.remote_sources import (
     RemoteSource,

@@ -19,13 +19,13 @@ import httpx
 import openai
 import pytest
 
+from app.engine import LoadParams
 from app.server.app import create_app
 from app.server.hooks import CompletedExchange
 from app.server.runner import ServerThread
 from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import FakeEngineClient, loaded_fake
-from backends.base import LoadParams
 
 KEY = "test-key"
 USER = [{"role": "user", "content": "hello there"}]

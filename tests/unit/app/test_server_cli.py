@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.serve_cli import DEFAULT_HOST, DEFAULT_PORT, add_serve_parser, run_serve
+from app.cli.serve import DEFAULT_HOST, DEFAULT_PORT, add_serve_parser, run_serve
 from app.server.runner import ServeError, bind_socket, url_for
 from app.server.security import check_bind, is_loopback
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.engine import LoadParams
 from app.events import Event, EventKind
 from app.request import ChatMessage, GenerationRequest
 from app.server.service import (
@@ -19,7 +20,6 @@ from app.server.service import (
     model_id_for,
 )
 from app.server.testing import FakeEngineClient, loaded_fake
-from backends.base import LoadParams
 
 PARAMS = LoadParams("/models/fake-model.gguf")
 

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from scripted_model import ScriptedModel
 
+from app.engine import Control
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
 from app.families import get_family
 from app.request import ChatMessage, GenerationRequest, ThinkingControl, ThinkMode
 from app.templates import ChatTemplate
-from backends.base import Control
 from backends.driver import Generation, ResolvedSampling, resolve_sampling, thinking_limit
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "fixtures" / "chat_templates"

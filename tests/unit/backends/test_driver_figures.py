@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from scripted_model import ScriptedModel
 
 import backends.driver as driver
+from app.engine import Control
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
 from app.families import get_family
 from app.request import (
@@ -29,7 +30,6 @@ from app.request import (
     ThinkingControl,
 )
 from app.templates import ChatTemplate
-from backends.base import Control
 from backends.driver import Generation, ResolvedSampling
 from backends.worker import COALESCE_S, coalesce
 from tests.support import reasoning_traces as traces

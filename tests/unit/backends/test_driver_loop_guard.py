@@ -6,11 +6,11 @@ from pathlib import Path
 
 from scripted_model import ScriptedModel
 
+from app.engine import Control
 from app.events import Event, EventKind, ReasoningState, Stats
 from app.families import get_family
 from app.request import ChatMessage, GenerationRequest, LoopPolicy, ThinkingControl
 from app.templates import ChatTemplate
-from backends.base import Control
 from backends.driver import Generation
 from tests.support import reasoning_traces as traces
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from app.engine import Control, LoadParams
 from app.errors import EngineError
 from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.families import GENERIC, get_family
@@ -28,7 +29,6 @@ from app.request import (
     ThinkingControl,
     ThinkMode,
 )
-from backends.base import Control, LoadParams
 from backends.remote import RemoteEngine
 from backends.remote_api import ServerKind, api_base, list_models, request_body
 from tests.support.sse_server import (

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from app.engine import Control, LoadParams
 from app.events import Event, EventKind
 from app.request import ChatMessage, GenerationRequest
-from backends.base import Control, LoadParams
 from backends.remote import RemoteEngine
 from tests.support.sse_server import DONE, ScriptedServer, chunk, sse
 

@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import Qt
 
-from backends.base import ModelInfo
+from app.engine import ModelInfo
 from ui.window import MainWindow
 
 # What the model bar shows once a model is loaded (a long line: name, family, context...).

@@ -6,14 +6,14 @@ import argparse
 import sys
 from typing import Any
 
-from app.cli_args import local_load_params
+from app.cli.args import local_load_params
 from app.errors import PonderError
 from app.events import EventKind
 
 
 def _remote_params(args: argparse.Namespace) -> Any:
+    from app.engine import LoadParams
     from app.remote_sources import find_source
-    from backends.base import LoadParams
 
     if args.chat_template:
         raise PonderError("--chat-template applies to local models; the server uses its own")

@@ -32,7 +32,7 @@ def set_controls(args: argparse.Namespace) -> list[str]:
 
 def no_effect_note(info: Any, controls: Sequence[str]) -> str | None:
     """``note: NAME does not reason; --budget has no effect`` when the model ``info``
-    (a :class:`backends.base.ModelInfo`) is of no reasoning family; else ``None``."""
+    (a :class:`app.engine.ModelInfo`) is of no reasoning family; else ``None``."""
     if not controls or info is None or info.backend == "remote":
         return None
     if get_family(info.family_id).reasons:

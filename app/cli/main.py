@@ -17,7 +17,7 @@ from app.terminal import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from app import chat_cli
+    from app.cli import chat as chat_cli
 
     parser = argparse.ArgumentParser(
         prog="ponder",
@@ -35,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     chat_cli.add_chat_parser(sub)
-    _add_optional(sub, "app.history_cli", "add_history_parser")
-    _add_optional(sub, "app.models_cli", "add_models_parser")
-    _add_optional(sub, "app.serve_cli", "add_serve_parser")
+    _add_optional(sub, "app.cli.history", "add_history_parser")
+    _add_optional(sub, "app.cli.models", "add_models_parser")
+    _add_optional(sub, "app.cli.serve", "add_serve_parser")
     sub.add_parser("gui", help="open the desktop app (the default)")
     return parser
 

@@ -1,6 +1,6 @@
 """``ponder chat`` without ``--model``: which model to chat with, or how to get a first one.
 
-(``--continue ID`` without ``--model`` uses the conversation's model: :mod:`app.chat_continue`.)
+(``--continue ID`` without ``--model`` uses the conversation's model: :mod:`app.cli.chat_continue`.)
 - A library with one usable model: that one; with several: the one of the latest conversation.
 - An empty library on a terminal: the model recommended for this machine (the welcome page's,
   :func:`app.library.first_run.first_model`), its download size and licence, "Download it
@@ -111,7 +111,7 @@ def _first_model() -> str | int:
             f"cannot download a model now: {err}\nWhen Hugging Face can be reached:\n"
             f"{_next_commands(entry)}"
         ) from None
-    from app.models_cli import download, size_text
+    from app.cli.models import download, size_text
 
     print(
         f"\nFor this machine ({gib(machine.total_ram)} of memory) Ponder suggests:\n"

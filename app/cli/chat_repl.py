@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.chat_cli import History, chat_turn, record_model
-from app.chat_load import load_model, load_params
-from app.chat_notes import no_effect_note
+from app.cli.chat import History, chat_turn, record_model
+from app.cli.chat_load import load_model, load_params
+from app.cli.chat_notes import no_effect_note
 from app.errors import PonderError
 from app.events import Event, EventKind
 from app.request import ThinkMode
@@ -189,7 +189,7 @@ class Repl:
                 load_model(self.client, load_params(args), json_mode=False)
             return
         record_model(self.client, self.history)
-        from app.chat_notes import set_controls
+        from app.cli.chat_notes import set_controls
 
         note = no_effect_note(self.client.info, set_controls(args))
         if note:

@@ -12,8 +12,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from app.chat_load import load_model, load_params
-from app.cli_args import non_negative_int, positive_int
+from app.cli.args import non_negative_int, positive_int
+from app.cli.chat_load import load_model, load_params
 from app.errors import ContextSizeError, PonderError
 from app.events import TEXT_KINDS, Event, EventKind, Stats, inject_label
 from app.request import (
@@ -342,8 +342,8 @@ class History:
             self._disable(err)
             return
         if args.continue_id:
-            from app.chat_continue import conversation_model
-            from app.history_cli import parse_id
+            from app.cli.chat_continue import conversation_model
+            from app.cli.history import parse_id
 
             cid = parse_id(args.continue_id)
             conv = self.store.get_conversation(cid)
@@ -439,11 +439,11 @@ def record_model(client: Any, history: History) -> None:
 
 
 def run_chat(args: argparse.Namespace) -> int:
-    from app.chat_notes import note_ignored_controls
+    from app.cli.chat_notes import note_ignored_controls
     from backends.client import EngineClient
 
     if not args.model and not args.endpoint and not args.continue_id:
-        from app.onboarding import model_for_chat
+        from app.cli.onboarding import model_for_chat
 
         chosen = model_for_chat()  # the library's, or a first model offered on a terminal
         if isinstance(chosen, int):
@@ -458,14 +458,14 @@ def run_chat(args: argparse.Namespace) -> int:
     try:
         history = History(args)
         if not args.model and not args.endpoint:
-            from app.chat_continue import use_conversation_model
+            from app.cli.chat_continue import use_conversation_model
 
             use_conversation_model(args, history.continued_model)
         load_model(client, load_params(args), args.json)
         record_model(client, history)
         note_ignored_controls(client.info, args)
         if args.prompt is None and sys.stdin.isatty():
-            from app.chat_repl import Repl
+            from app.cli.chat_repl import Repl
 
             return Repl(client, args, emit, history).run()
         prompt = args.prompt if args.prompt is not None else sys.stdin.read()

@@ -299,7 +299,7 @@ def _local(moment: datetime) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m app.history_cli history ...`` (the same as ``ponder history ...``)."""
+    """``python -m app.cli.history history ...`` (the same as ``ponder history ...``)."""
     parser = argparse.ArgumentParser(prog="ponder")
     add_history_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

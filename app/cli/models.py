@@ -111,7 +111,7 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m app.models_cli ACTION ...`` (the same as ``ponder models ACTION ...``)."""
+    """``python -m app.cli.models ACTION ...`` (the same as ``ponder models ACTION ...``)."""
     parser = argparse.ArgumentParser(prog="ponder")
     add_models_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["models", *(argv if argv is not None else sys.argv[1:])])
@@ -434,7 +434,8 @@ def _read_api_key() -> str:
 
 def _add_remote(args: argparse.Namespace) -> int:
     from app.remote_keys import keyring_available
-    from app.remote_sources import RemoteSource, add_source, check_connection
+    from app.remote_sources import RemoteSource, add_source
+    from backends.remote_api import check_connection
 
     api_key: str | None = None
     if args.api_key_stdin:

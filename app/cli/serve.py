@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.cli_args import local_load_params, non_negative_int, positive_int
+from app.cli.args import local_load_params, non_negative_int, positive_int
 from app.errors import ContextSizeError, PonderError
 from app.terminal import safe_text
 
 if TYPE_CHECKING:
-    from app.api_history import ApiHistory
+    from app.server.history import ApiHistory
     from app.server.service import EngineService
 
 DEFAULT_HOST = "127.0.0.1"
@@ -167,8 +167,8 @@ def _history(service: EngineService) -> ApiHistory | None:
     A history that cannot be used (read-only, unwritable, not a database) never keeps the
     server from answering: history is off for the run, with one warning.
     """
-    from app.api_history import ApiHistory
     from app.errors import StorageError
+    from app.server.history import ApiHistory
     from app.store import ModelRef, open_store
 
     path = service.params.model_path

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from backends.base import LoadParams
+    from app.engine import LoadParams
 
 
 def positive_int(text: str) -> int:
@@ -101,9 +101,9 @@ def local_load_params(args: argparse.Namespace) -> LoadParams:
         PonderError: a missing or unusable file, a ``--ctx`` it cannot take (2**32 tokens
             would exhaust the memory), a template file that cannot be read.
     """
+    from app.engine import LoadParams
     from app.gguf import read_header
     from app.templates import load_template_file
-    from backends.base import LoadParams
     from backends.mlx import is_mlx_folder
 
     args.model = resolve_model_arg(args.model)
