@@ -426,16 +426,3 @@ def split_text(
         return rest.strip(), "", ReasoningState.INCOMPLETE
     reasoning = rest[: match.start()].strip()
     return reasoning, _answer(rest[match.end() :], fmt), ReasoningState.COMPLETE
-
-
-def strip_reasoning(text: str, fmt: ReasoningFormat) -> str:
-    """The answer alone from a stored raw output.
-
-    Whether the output was prefilled is guessed: it was if it does not start with an opening
-    (or answer-opening) tag but contains a close tag. Incomplete reasoning gives ``""``.
-    """
-    start = text.lstrip()
-    prefilled = not start.startswith(fmt.open_tags + fmt.answer_open_tags) and any(
-        tag in text for tag in fmt.close_tags
-    )
-    return split_text(text, fmt, prefilled=prefilled)[1]

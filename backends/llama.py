@@ -12,7 +12,7 @@ from typing import Any
 
 from app.engine import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
 from app.errors import EngineError, ModelFileError
-from app.events import Event, EventKind
+from app.events import Event
 from app.families import detect_family
 from app.gguf import model_bytes, read_header
 from app.library.fit import (
@@ -307,7 +307,3 @@ class LlamaEngine:
 
     def close(self) -> None:
         self._llm.close()
-
-
-def loaded_event(info: ModelInfo, request_id: int) -> Event:
-    return Event(EventKind.LOADED, request_id, data=info.to_dict())

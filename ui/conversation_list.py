@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from typing import Any
 
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractListModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     Qt,
 )
@@ -27,7 +27,7 @@ _Index = QModelIndex | QPersistentModelIndex
 class ConversationListModel(QAbstractListModel):
     """Conversation summaries as a flat list."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._items: list[ConversationSummary] = []
 
@@ -48,7 +48,7 @@ class ConversationListModel(QAbstractListModel):
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._items)
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._items):
             return None
         item = self._items[index.row()]
@@ -69,7 +69,7 @@ class SearchResultModel(QAbstractListModel):
 
     MARK = ("\x02", "\x03")
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._hits: list[SearchHit] = []
 
@@ -84,7 +84,7 @@ class SearchResultModel(QAbstractListModel):
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._hits)
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not 0 <= index.row() < len(self._hits):
             return None
         hit = self._hits[index.row()]
@@ -113,5 +113,5 @@ def listed_ids(model: QAbstractItemModel) -> list[int]:
     return _unique(model.index(row, 0).data(IdRole) for row in range(model.rowCount()))
 
 
-def _unique(ids: Iterable[Any]) -> list[int]:
+def _unique(ids: Iterable[int | None]) -> list[int]:
     return list(dict.fromkeys(int(i) for i in ids if i is not None))

@@ -71,9 +71,7 @@ class ConversationView(QScrollArea):
         self._pending = []
         self.earlier.hide()
 
-    def set_messages(
-        self, messages: list[Message], model_names: dict[str, str] | None = None
-    ) -> None:
+    def set_messages(self, messages: list[Message]) -> None:
         self.clear()
         self._pending = messages[:-PAGE] if len(messages) > PAGE else []
         for message in messages[-PAGE:]:

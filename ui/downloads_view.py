@@ -6,6 +6,8 @@ each report to the GUI thread through a queued signal and updates the row of tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QFrame,
@@ -142,9 +144,9 @@ class DownloadRow(QFrame):
         self.load_button.clicked.connect(lambda: self.load_clicked.emit(str(self.info.dest)))
         self.update_info(info)
 
-    def _act(self, action: object) -> None:
+    def _act(self, action: Callable[[str], None]) -> None:
         try:
-            action(self.info.id)  # type: ignore[operator]
+            action(self.info.id)
         except PonderError as err:
             self.hint.setText(str(err))
             self.hint.show()

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt
 from PySide6.QtGui import QColor
 
 from app.display_names import distinct_names
@@ -65,7 +65,7 @@ class _Column(Generic[T]):
         self,
         title: str,
         text: Callable[[T], str],
-        sort: Callable[[T], Any] | None = None,
+        sort: Callable[[T], object] | None = None,
         tooltip: Callable[[T], str | None] | None = None,
         color: Callable[[T], str | None] | None = None,
     ) -> None:
@@ -79,7 +79,7 @@ class _Column(Generic[T]):
 class RowsModel(QAbstractTableModel, Generic[T]):
     """A read-only table over a list of dataclasses, one row each."""
 
-    def __init__(self, columns: Sequence[_Column[T]], parent: Any = None) -> None:
+    def __init__(self, columns: Sequence[_Column[T]], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._columns = list(columns)
         self._items: list[T] = []
@@ -103,7 +103,7 @@ class RowsModel(QAbstractTableModel, Generic[T]):
 
     def headerData(
         self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
+    ) -> object:
         if (
             orientation == Qt.Orientation.Horizontal
             and role == Qt.ItemDataRole.DisplayRole
@@ -112,7 +112,7 @@ class RowsModel(QAbstractTableModel, Generic[T]):
             return self._columns[section].title
         return None
 
-    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid() or not (0 <= index.row() < len(self._items)):
             return None
         if not (0 <= index.column() < len(self._columns)):
@@ -139,7 +139,7 @@ class RowsModel(QAbstractTableModel, Generic[T]):
 class CatalogModel(RowsModel[CatalogEntry]):
     """The curated catalog, with the quantization recommended for ``machine``."""
 
-    def __init__(self, machine: MachineMemory, parent: Any = None) -> None:
+    def __init__(self, machine: MachineMemory, parent: QObject | None = None) -> None:
         self.machine = machine
 
         def recommended(e: CatalogEntry) -> str:
@@ -169,7 +169,7 @@ def _date(d: datetime | None) -> str:
 
 
 class HubResultsModel(RowsModel[HubModel]):
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(
             [
                 _Column(
@@ -206,7 +206,7 @@ def _local_tooltip(m: LocalModel) -> str:
 class LocalModelsModel(RowsModel[LocalModel]):
     """Models on this machine; two that would look the same show their file names."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         self._names: dict[Path, str] = {}
         super().__init__(
             [
@@ -251,7 +251,7 @@ class LocalModelsModel(RowsModel[LocalModel]):
 class VariantsModel(RowsModel[tuple[QuantVariant, FitEstimate]]):
     """A repository's quantization variants with their fit for this machine."""
 
-    def __init__(self, parent: Any = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         self.recommended: str | None = None
         super().__init__(
             [

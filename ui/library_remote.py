@@ -164,13 +164,12 @@ class RemoteSourcesPanel(QWidget):
     def sources(self) -> list[RemoteSource]:
         return [
             s
-            for i in range(self.tree.topLevelItemCount())
-            if isinstance(s := self.tree.topLevelItem(i).data(NAME_COL, _ROLE), RemoteSource)
+            for item in self._source_items()
+            if isinstance(s := item.data(NAME_COL, _ROLE), RemoteSource)
         ]
 
     def source_item(self, name: str) -> QTreeWidgetItem | None:
-        for i in range(self.tree.topLevelItemCount()):
-            item = self.tree.topLevelItem(i)
+        for item in self._source_items():
             source = item.data(NAME_COL, _ROLE)
             if isinstance(source, RemoteSource) and source.name == name:
                 return item
@@ -180,7 +179,12 @@ class RemoteSourcesPanel(QWidget):
         item = self.source_item(name)
         if item is None:
             return []
-        return [item.child(i).text(NAME_COL) for i in range(item.childCount())]
+        return [child.text(NAME_COL) for child in _children(item)]
+
+    def _source_items(self) -> list[QTreeWidgetItem]:
+        """The top-level rows, one a source."""
+        root = self.tree.invisibleRootItem()
+        return _children(root)
 
     def refresh(self) -> None:
         """List the sources from disk again (the results of earlier tests are kept)."""
@@ -199,18 +203,13 @@ class RemoteSourcesPanel(QWidget):
                 "listed here to load."
             )
         if selected is not None:
-            item = self.source_item(selected[0].name)
-            if item is not None and selected[1] is not None:
-                item = next(
-                    (
-                        item.child(i)
-                        for i in range(item.childCount())
-                        if item.child(i).text(NAME_COL) == selected[1]
-                    ),
-                    item,
+            again = self.source_item(selected[0].name)
+            if again is not None and selected[1] is not None:
+                again = next(
+                    (c for c in _children(again) if c.text(NAME_COL) == selected[1]), again
                 )
-            if item is not None:
-                item.setSelected(True)
+            if again is not None:
+                again.setSelected(True)
         self._update_buttons()
 
     def _show_result(self, item: QTreeWidgetItem) -> None:
@@ -358,9 +357,11 @@ class RemoteSourcesPanel(QWidget):
 
     def load_selected(self) -> None:
         selected = self._selected()
-        if selected is None or selected[1] is None:
+        if selected is None:
             return
         source, model = selected
+        if model is None:
+            return
         try:
             source.api_key()  # a keyring that cannot be read is said here, not as a 401
         except PonderError as err:
@@ -368,6 +369,11 @@ class RemoteSourcesPanel(QWidget):
             return
         self.status.setText(f"Loading {model} from {source.name}…")
         self.load_requested.emit(model_ref(source.name, model))
+
+
+def _children(item: QTreeWidgetItem) -> list[QTreeWidgetItem]:
+    """The rows under ``item``, in order."""
+    return [c for i in range(item.childCount()) if (c := item.child(i)) is not None]
 
 
 def _short(message: str) -> str:

@@ -16,17 +16,19 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QCoreApplication, QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from shiboken6 import isValid
 
 from ui.qt_threads import emit_from_thread
 
+R = TypeVar("R")
+
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
-    on_done: Callable[[Any], None]
+    on_done: Callable[[Any], None]  # takes what its job returned: the job's type is gone here
     on_error: Callable[[BaseException], None]
     context: QObject | None
 
@@ -53,13 +55,16 @@ class _Dispatcher(QObject):
         return number
 
     @Slot(int, bool, object)
-    def _on_self_finished(self, number: int, ok: bool, value: Any) -> None:
+    def _on_self_finished(self, number: int, ok: bool, value: object) -> None:
         pending = self._pending.pop(number, None)
         if pending is None:
             return
         if pending.context is not None and not isValid(pending.context):
             return
-        (pending.on_done if ok else pending.on_error)(value)
+        if ok:
+            pending.on_done(value)
+        elif isinstance(value, BaseException):  # always: the job delivers what it raised
+            pending.on_error(value)
 
 
 #: The GUI thread's reference to the dispatcher: its Python wrapper is never released by a
@@ -77,9 +82,9 @@ def _dispatcher() -> _Dispatcher:
 
 
 class _Job(QRunnable):
-    def __init__(self, func: Callable[[], Any], dispatcher: _Dispatcher, number: int) -> None:
+    def __init__(self, func: Callable[[], object], dispatcher: _Dispatcher, number: int) -> None:
         super().__init__()
-        self.func: Callable[[], Any] | None = func
+        self.func: Callable[[], object] | None = func
         self.dispatcher = dispatcher  # owned by the application: never released here
         self.number = number
 
@@ -96,8 +101,8 @@ class _Job(QRunnable):
 
 
 def run_task(
-    func: Callable[[], Any],
-    on_done: Callable[[Any], None],
+    func: Callable[[], R],
+    on_done: Callable[[R], None],
     on_error: Callable[[BaseException], None],
     *,
     context: QObject | None = None,

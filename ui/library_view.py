@@ -7,6 +7,8 @@ that cannot be reached shows an inline message and the local views keep working.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -25,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.errors import PonderError
-from app.library.catalog import load_catalog
+from app.library.catalog import CatalogEntry, load_catalog
 from app.library.downloads import DownloadInfo, DownloadManager
 from app.library.fit import MachineMemory, detect_machine_memory, gib
 from app.library.hub import HubModel, QuantVariant, RepoDetails, SearchSort, search_models
@@ -58,9 +60,10 @@ SORTS = (
     ("Newest", SearchSort.CREATED),
 )
 CATALOG_TAB, SEARCH_TAB, LOCAL_TAB, DOWNLOADS_TAB, REMOTE_TAB = range(5)
+_T = TypeVar("_T")
 
 
-def _table(model: RowsModel, parent: QWidget, name: str, stretch: int = 0) -> QTableView:  # type: ignore[type-arg]
+def _table(model: RowsModel[_T], parent: QWidget, name: str, stretch: int = 0) -> QTableView:
     proxy = QSortFilterProxyModel(parent)
     proxy.setSourceModel(model)
     proxy.setSortRole(SortRole)
@@ -161,9 +164,9 @@ class LibraryView(QWidget):
 
     def _on_catalog_view_clicked(self, index: QModelIndex) -> None:
         entry = _row_item(self.catalog_view, index)
-        if entry is not None:
+        if isinstance(entry, CatalogEntry):
             self.card.show()
-            self.card.show_entry(entry)  # type: ignore[arg-type]
+            self.card.show_entry(entry)
 
     # -- hub search ---------------------------------------------------------------------------
 

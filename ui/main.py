@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ui.window import MainWindow
@@ -59,7 +59,8 @@ def run(
 
     setup_logging()
     install_crash_handler(crash_dialog)
-    app = QApplication.instance() or QApplication([sys.argv[0], *argv])
+    running = QApplication.instance()
+    app = running if isinstance(running, QApplication) else QApplication([sys.argv[0], *argv])
     app.setApplicationName("Ponder")
     app.setOrganizationName("Ponder")
     app.setDesktopFileName("ponder")  # Wayland: match packaging/linux/ponder.desktop
@@ -68,7 +69,7 @@ def run(
         from PySide6.QtGui import QIcon
 
         app.setWindowIcon(QIcon(str(icon)))
-    apply_theme(app)  # type: ignore[arg-type]
+    apply_theme(app)
     window = MainWindow()
     window.show()
     from ui.warmup import warm_up
@@ -231,7 +232,7 @@ def _send_test_prompt(window: MainWindow) -> None:
     if not prompt:
         return
 
-    def send(_info: Any) -> None:
+    def send(_info: object) -> None:
         window.bridge.model_loaded.disconnect(send)
         window.send(prompt)
 

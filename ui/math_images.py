@@ -29,11 +29,12 @@ def render_math(
         if key in _CACHE:
             return _CACHE[key]
     try:
-        import ziamath
+        from ziamath.config import config
+        from ziamath.zmath import Latex
 
-        ziamath.config.svg2 = False  # plain paths: QtSvg (SVG Tiny) draws no <symbol>/<use>
+        config.svg2 = False  # plain paths: QtSvg (SVG Tiny) draws no <symbol>/<use>
         size = point_size * (1.6 if display else 1.4)  # ziamath sizes are points at 72 dpi
-        svg = ziamath.Latex(latex, size=size, color=color, inline=not display).svg()  # type: ignore[attr-defined]
+        svg = Latex(latex, size=size, color=color, inline=not display).svg()
     except Exception:
         image = None
     else:

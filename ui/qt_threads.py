@@ -8,13 +8,11 @@ so :func:`emit_from_thread` drops the news instead.
 
 from __future__ import annotations
 
-from typing import Any
-
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, SignalInstance
 from shiboken6 import isValid
 
 
-def emit_from_thread(owner: QObject, signal: Any, *args: Any) -> bool:
+def emit_from_thread(owner: QObject, signal: SignalInstance, *args: object) -> bool:
     """Emit ``signal`` (an attribute of ``owner``) unless ``owner`` is gone; ``True`` if sent."""
     if not isValid(owner):
         return False

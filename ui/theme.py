@@ -8,18 +8,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-_forced: bool | None = None
-
-
-def force_dark(value: bool | None) -> None:
-    """Force a theme (screenshots, tests); ``None`` follows the OS again."""
-    global _forced
-    _forced = value
-
 
 def is_dark() -> bool:
-    if _forced is not None:
-        return _forced
     env = os.environ.get("PONDER_THEME")
     if env in ("dark", "light"):
         return env == "dark"

@@ -162,7 +162,6 @@ class HumanPrinter:
         self.err = err
         self.color = out.isatty()
         self._in_reasoning = False
-        self._printed_answer = False
 
     def _style(self, text: str, style: str) -> str:
         return f"{style}{safe_text(text)}{RESET}" if self.color else text
@@ -187,7 +186,6 @@ class HumanPrinter:
                 self.out.write("\n\n")
                 self._in_reasoning = False
             self.out.write(self._shown(event.text))
-            self._printed_answer = True
         elif kind is EventKind.CONTEXT_TRUNCATED:
             n = event.data.get("dropped_messages", 0)
             self.err.write(f"note: {n} earlier message(s) left out to fit the context window\n")

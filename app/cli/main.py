@@ -15,10 +15,27 @@ from app import __version__
 from app.template_sandbox import RENDERER_ARG
 from app.terminal import run_cli
 
+#: The subcommands: name, the module that defines it, its function that adds the parser.
+#: Each is part of Ponder (no optional extra): one that cannot be imported is a broken
+#: installation, said at once, never a command that silently goes missing.
+COMMANDS = (
+    ("chat", "app.cli.chat", "add_chat_parser"),
+    ("history", "app.cli.history", "add_history_parser"),
+    ("models", "app.cli.models", "add_models_parser"),
+    ("serve", "app.cli.serve", "add_serve_parser"),
+)
+
+
+class BrokenCommandError(Exception):
+    """A subcommand's module failed to import; ``str(err)`` names it and the import error."""
+
 
 def build_parser() -> argparse.ArgumentParser:
-    from app.cli import chat as chat_cli
+    """The ``ponder`` argument parser with every subcommand.
 
+    Raises:
+        BrokenCommandError: a subcommand's module cannot be imported.
+    """
     parser = argparse.ArgumentParser(
         prog="ponder",
         description="Run distilled reasoning models on your own computer.",
@@ -34,23 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-crash-dialog", action="store_true", help="report crashes on stderr only"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    chat_cli.add_chat_parser(sub)
-    _add_optional(sub, "app.cli.history", "add_history_parser")
-    _add_optional(sub, "app.cli.models", "add_models_parser")
-    _add_optional(sub, "app.cli.serve", "add_serve_parser")
+    for name, module, fn in COMMANDS:
+        _add_command(sub, name, module, fn)
     sub.add_parser("gui", help="open the desktop app (the default)")
     return parser
 
 
-def _add_optional(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], module: str, fn: str
+def _add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], name: str, module: str, fn: str
 ) -> None:
     import importlib
 
     try:
         mod = importlib.import_module(module)
-    except ImportError:
-        return
+    except ImportError as err:
+        raise BrokenCommandError(
+            f"the `{name}` command cannot start: importing {module} failed: "
+            f"{type(err).__name__}: {err}. This installation of Ponder is broken; "
+            "reinstall it, or report the bug."
+        ) from err
     getattr(mod, fn)(sub)
 
 
@@ -68,7 +87,12 @@ def main(argv: Sequence[str] | None = None, *, run_gui: GuiRunner | None = None)
         from app.template_renderer import main as renderer_main
 
         return renderer_main(sys.argv[2:])
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except BrokenCommandError as err:
+        print(f"ponder: {err}", file=sys.stderr)
+        return 1
+    args = parser.parse_args(argv)
     command = getattr(args, "command", None)
     try:
         if command is None or command == "gui":

@@ -17,9 +17,9 @@ Modules: :mod:`~app.server.service` (one engine, requests in line), :mod:`~app.s
 (history saving), :mod:`~app.server.runner` (uvicorn), :mod:`~app.server.testing` (a fake
 engine client).
 
-FastAPI and uvicorn are an optional dependency (``ponder[server]``). This package itself
-imports neither: the desktop app can share an :class:`EngineService` without them, and
-import :mod:`app.server.app` / :mod:`app.server.runner` only when the user turns serving on.
+FastAPI and uvicorn are dependencies of Ponder, but this package itself imports neither: the
+desktop app shares an :class:`EngineService` without loading them, and imports
+:mod:`app.server.app` / :mod:`app.server.runner` only when the user turns serving on.
 """
 
 from app.server.hooks import CompletedExchange, OnCompletion

@@ -246,30 +246,6 @@ def assistant_value(message: Message, markers: Markers) -> str:
     return f"<think>\n{reasoning}\n</think>\n\n{answer}"
 
 
-def sharegpt_record(
-    conversation: Conversation,
-    path: Sequence[Message],
-    *,
-    markers: Markers = Markers.THINK,
-    complete_only: bool = False,
-    keep_injected: bool = False,
-) -> dict[str, Any] | None:
-    """One SFT record from the active branch, or ``None`` when nothing usable is left.
-
-    The branch is cut before the first answer holding text Ponder injected (unless
-    ``keep_injected``) and, with ``complete_only``, before the first answer that is not a
-    complete trace (capped, interrupted, cancelled, failed, or without reasoning), so no
-    later turn builds on a bad one.
-    """
-    return dataset_record(
-        conversation,
-        path,
-        markers=markers,
-        complete_only=complete_only,
-        keep_injected=keep_injected,
-    ).record
-
-
 @dataclass(frozen=True, slots=True)
 class DatasetRecord:
     """One conversation's record and what was cut from it.
@@ -293,7 +269,14 @@ def dataset_record(
     complete_only: bool = False,
     keep_injected: bool = False,
 ) -> DatasetRecord:
-    """:func:`sharegpt_record`, saying what was left out and why."""
+    """One SFT record from the active branch (``record`` is ``None`` when nothing usable is
+    left), and what was left out and why.
+
+    The branch is cut before the first answer holding text Ponder injected (unless
+    ``keep_injected``) and, with ``complete_only``, before the first answer that is not a
+    complete trace (capped, interrupted, cancelled, failed, or without reasoning), so no
+    later turn builds on a bad one.
+    """
     turns: list[dict[str, str]] = []
     kept = dropped = 0
     cut: LeftOut | None = None

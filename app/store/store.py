@@ -156,24 +156,6 @@ class Store:
     def set_archived(self, conversation_id: int, archived: bool) -> None:
         self._update_conversation(conversation_id, archived=archived)
 
-    def update_settings(
-        self,
-        conversation_id: int,
-        *,
-        model: ModelRef | None = None,
-        system_prompt: str | None = None,
-        settings: GenerationSettings | None = None,
-    ) -> None:
-        """Record what the conversation now runs with (``None``: leave as it is)."""
-        values: dict[str, Any] = {}
-        if model is not None:
-            values.update(_model_columns(model))
-        if system_prompt is not None:
-            values["system_prompt"] = system_prompt
-        if settings is not None:
-            values["settings"] = settings.to_dict()
-        self._update_conversation(conversation_id, **values)
-
     def delete_conversation(self, conversation_id: int) -> None:
         """Delete the conversation and all its messages."""
         with self.write_session() as session:

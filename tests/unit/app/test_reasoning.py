@@ -17,7 +17,6 @@ from app.reasoning import (
     Segment,
     SegmentKind,
     split_text,
-    strip_reasoning,
 )
 from app.reasoning_formats import (
     FORMATS,
@@ -502,29 +501,6 @@ def test_force_close_before_any_reasoning_text() -> None:
         ("reasoning", "<thi"),
         ("content", "Answer"),
     ]
-
-
-# -- strip_reasoning ------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fmt", "raw", "answer"),
-    [
-        (THINK, "<think>\nr\n</think>\n\nA.", "A."),
-        (THINK, "r\n</think>\n\nA.", "A."),  # stored from a prefilled prompt
-        (THINK, "Just an answer.", "Just an answer."),
-        (THINK, "<think>cut off", ""),
-        (
-            STRATOS,
-            "<|begin_of_thought|>r<|end_of_thought|><|begin_of_solution|>A<|end_of_solution|>",
-            "A",
-        ),
-        (HARMONY, "<|channel|>final<|message|>A<|return|>", "A"),
-        (NONE, " A ", "A"),
-    ],
-)
-def test_strip_reasoning(fmt: ReasoningFormat, raw: str, answer: str) -> None:
-    assert strip_reasoning(raw, fmt) == answer
 
 
 # -- properties: any text, any chunking, same result as the reference ---------------------------

@@ -1,7 +1,9 @@
-"""Opening Settings leaves the sidebar its width (it was squeezed to ~80 px)."""
+"""Opening Settings leaves the sidebar its width (it was squeezed to ~80 px); the port a
+person sets in the settings file is the one "Serve API" asks for."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
@@ -11,6 +13,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.engine import ModelInfo
+from app.settings import settings_path
 from ui.window import MainWindow
 
 # What the model bar shows once a model is loaded (a long line: name, family, context...).
@@ -67,3 +70,23 @@ def test_opening_settings_keeps_the_sidebar_usable(qtbot, window: MainWindow, lo
     assert window.width() <= 1201, "the window grew instead"
     if loaded:  # the catalog's name and the quant, not the GGUF's general.name
         assert "<b>DeepSeek-R1-Distill-Qwen-7B Q4_K_M</b>" in window.model_bar.name.text()
+
+
+def test_serve_api_asks_for_the_port_in_the_settings_file(qtbot) -> None:  # type: ignore[no-untyped-def]
+    path = settings_path()
+    path.write_text(json.dumps({"server_port": 8123, "from_a_later_version": 1}), "utf-8")
+    w = MainWindow(first_run=False)
+    qtbot.addWidget(w)
+    asked: list[int] = []
+
+    def start(port: int, *, network: bool = False) -> str:  # no model here: the port is what counts
+        asked.append(port)
+        return f"http://127.0.0.1:{port}/v1"
+
+    w.server.start = start  # type: ignore[method-assign]
+    w.set_serving(True)
+    assert asked == [8123]
+    assert w.model_bar.status.text().startswith("API 127.0.0.1:8123")
+    w.close()  # saves the settings
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert saved["server_port"] == 8123 and saved["from_a_later_version"] == 1
