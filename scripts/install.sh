@@ -82,6 +82,7 @@ if [ -z "$llama_wheel" ]; then
   llama_wheel=$(ls "$wheel_dir"/llama_cpp_python-*.whl)
 fi
 quietly "Installing llama-cpp-python" -- "$PY" -m pip install "$llama_wheel"
+[ -z "$LLAMA_INDEX" ] || rm -rf "$index_dir"
 quietly "Installing Ponder and its dependencies" -- "$PY" -m pip install -e ".[$EXTRAS]"
 # The window's Qt xcb plugin needs system libraries pip cannot install: name the fix now
 # rather than let the first `ponder` abort (the terminal commands work without them).

@@ -1,8 +1,9 @@
-"""scripts/install.sh's source build, with a stand-in for the venv's Python: nothing compiles.
+"""scripts/install.sh's source build and PONDER_LLAMA_INDEX, with a stand-in for the venv's Python.
 
-The stand-in runs scripts/progress.py with the real interpreter and answers every pip command
-itself, writing down the command and its CMAKE_ARGS; for ``pip wheel`` it prints what
-scikit-build-core and Ninja print and leaves a wheel file (or fails, when told to).
+The stand-in runs scripts/progress.py and ``pip download`` (the look-up on the index) with the
+real interpreter and answers every other pip command itself, writing down the command and its
+CMAKE_ARGS; for ``pip wheel`` it prints what scikit-build-core and Ninja print and leaves a
+wheel file (or fails, when told to). Nothing compiles, nothing is installed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ import hashlib
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
+import sysconfig
+import threading
+import zipfile
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,6 +32,7 @@ FLAGS = "-DGGML_NATIVE=OFF -DGGML_AVX2=ON"
 FAKE_PYTHON = """#!/usr/bin/env bash
 if [ "$1" = scripts/progress.py ]; then exec {real} "$@"; fi
 printf '%s\\n' "CMAKE_ARGS=${{CMAKE_ARGS:-}}" "ARGS=$*" >> {calls}
+if [ "$1 $2 $3" = "-m pip download" ]; then exec {real} "$@"; fi
 if [ "$1 $2 $3" = "-m pip wheel" ]; then
   while [ $# -gt 0 ]; do [ "$1" = -w ] && out=$2; shift; done
   echo "  *** Configuring CMake..."
@@ -145,3 +154,86 @@ def test_a_failed_build_names_its_log_and_shows_the_error(install: Install) -> N
     assert "  llama.cpp:1: error: no space left\n" in done.stdout
     assert "Ponder is installed" not in done.stdout
     assert not (install.cache / f"llama-cpp-python-{VERSION}-core-{key()}").exists()
+
+
+PLATFORM = sysconfig.get_platform().replace("-", "_").replace(".", "_")
+
+
+def make_wheel(folder: Path, platform: str) -> Path:
+    """A small but valid llama-cpp-python wheel for ``platform`` (pip reads its metadata)."""
+    path = folder / f"llama_cpp_python-{VERSION}-py3-none-{platform}.whl"
+    info = f"llama_cpp_python-{VERSION}.dist-info"
+    with zipfile.ZipFile(path, "w") as wheel:
+        wheel.writestr(
+            f"{info}/METADATA",
+            f"Metadata-Version: 2.1\nName: llama_cpp_python\nVersion: {VERSION}\n",
+        )
+        wheel.writestr(
+            f"{info}/WHEEL",
+            f"Wheel-Version: 1.0\nRoot-Is-Purelib: false\nTag: py3-none-{platform}\n",
+        )
+        wheel.writestr(f"{info}/RECORD", "")
+    return path
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A "simple" package index on 127.0.0.1: its URL and llama-cpp-python's folder in it."""
+    root = tmp_path / "index"
+    project = root / "simple" / "llama-cpp-python"
+    project.mkdir(parents=True)
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=root))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/simple/", project
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def fallback(url: str) -> str:
+    return (
+        f"No llama-cpp-python {VERSION} wheel for this platform at {url} "
+        "(or it could not be reached): building from source instead"
+    )
+
+
+def test_a_wheel_for_this_platform_on_the_index_is_installed_instead_of_compiling(
+    install: Install, index: tuple[str, Path]
+) -> None:
+    url, project = index
+    wheel = make_wheel(project, PLATFORM)
+    done = install(PONDER_LLAMA_INDEX=url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[2] == f"Using the prebuilt {wheel.name} from {url}"
+    assert "Building llama.cpp" not in done.stdout and not install.cache.exists()
+    installs = [a for _, a in install.pip_calls() if a.startswith("-m pip install /")]
+    assert installs[0].endswith(f"/{wheel.name}") and "ponder-llama-index." in installs[0]
+    assert not [a for _, a in install.pip_calls() if a.startswith("-m pip wheel")]
+
+
+def test_an_index_without_a_wheel_for_this_platform_means_the_source_build(
+    install: Install, index: tuple[str, Path]
+) -> None:
+    url, project = index
+    make_wheel(project, "win_amd64")
+    done = install(PONDER_LLAMA_INDEX=url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[lines.index(fallback(url)) + 1].startswith("Compiling llama-cpp-python")
+    assert [a for _, a in install.pip_calls() if a.startswith("-m pip wheel")]
+
+
+def test_an_index_that_cannot_be_reached_means_the_source_build(install: Install) -> None:
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/simple/"
+    done = install(PONDER_LLAMA_INDEX=url)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[lines.index(fallback(url)) + 1].startswith("Compiling llama-cpp-python")
