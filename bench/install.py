@@ -17,6 +17,7 @@ Writes the stamped lines to ``bench/results/install-LABEL.jsonl`` and prints a M
 ``--from-trace FILE`` prints the table again from a saved trace. Linux only (``/proc``).
 
     python bench/install.py --label after
+    git show d589abf:scripts/install.sh > scripts/install_before.sh   # the script before issue 16
     python bench/install.py --label before --script scripts/install_before.sh --pip-verbose
 """
 

@@ -22,7 +22,7 @@ VENV=${PONDER_VENV:-.venv}
 LLAMA_VERSION=${LLAMA_CPP_VERSION:-0.3.36}
 WHEEL_CACHE=${PONDER_WHEEL_CACHE:-$HOME/.cache/ponder-wheels}
 LLAMA_INDEX=${PONDER_LLAMA_INDEX:-}
-BUILD_TIME="about 9 minutes on 2 cores, once"  # measured: docs/benchmarks.md, "Install"
+BUILD_TIME="about 6 minutes on 2 idle cores, once"  # measured: docs/benchmarks.md, "Install"
 DEFAULT_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 case "$(uname -s)-$(uname -m)" in
   Darwin-*) DEFAULT_CMAKE_ARGS="-DGGML_METAL=on" ;;
