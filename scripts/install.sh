@@ -91,4 +91,5 @@ if [ "$(uname -s)" = Linux ] && ! "$PY" -m ui.platform_check >/dev/null 2>&1; th
   "$PY" -m ui.platform_check || true
   echo
 fi
+[ -n "${PONDER_BUILD_LOG:-}" ] || rm -f "$BUILD_LOG"  # all went well: the log is not needed
 echo "Ponder is installed in $VENV — run: $VENV/bin/ponder"
