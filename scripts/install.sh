@@ -64,14 +64,11 @@ fi
 if [ -z "$llama_wheel" ]; then
   flags_key=$(printf '%s' "$CMAKE_ARGS" | sha256sum | cut -c1-12)
   wheel_dir="$WHEEL_CACHE/llama-cpp-python-$LLAMA_VERSION-core-$flags_key"
-  full_dir="$WHEEL_CACHE/llama-cpp-python-$LLAMA_VERSION-$flags_key"  # a full build, cached before
-  for dir in "$wheel_dir" "$full_dir"; do
-    if ls "$dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
-      llama_wheel=$(ls "$dir"/llama_cpp_python-*.whl)
-      echo "Using llama-cpp-python $LLAMA_VERSION built before ($dir)"
-      break
-    fi
-  done
+  # (A full build cached by an older install.sh is not reused: what CI tests is what runs.)
+  if ls "$wheel_dir"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    llama_wheel=$(ls "$wheel_dir"/llama_cpp_python-*.whl)
+    echo "Using llama-cpp-python $LLAMA_VERSION built before ($wheel_dir)"
+  fi
 fi
 if [ -z "$llama_wheel" ]; then
   echo "Compiling llama-cpp-python $LLAMA_VERSION (CMAKE_ARGS=$CMAKE_ARGS)"

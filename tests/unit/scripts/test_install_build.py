@@ -137,13 +137,14 @@ def test_the_second_install_uses_the_cached_wheel(install: Install) -> None:
     assert not [a for _, a in install.pip_calls() if a.startswith("-m pip wheel")]
 
 
-def test_a_full_build_cached_by_an_earlier_install_is_used_too(install: Install) -> None:
+def test_a_full_build_cached_by_an_older_install_is_not_reused(install: Install) -> None:
+    """Only the core-only build runs, so CI tests what users run."""
     earlier = install.cache / f"llama-cpp-python-{VERSION}-{key()}"
     earlier.mkdir(parents=True)
     (earlier / f"llama_cpp_python-{VERSION}-py3-none-linux_x86_64.whl").touch()
     done = install()
-    assert f"Using llama-cpp-python {VERSION} built before ({earlier})" in done.stdout
-    assert "Building llama.cpp" not in done.stdout
+    assert "built before" not in done.stdout
+    assert "Building llama.cpp" in done.stdout
 
 
 def test_a_failed_build_names_its_log_and_shows_the_error(install: Install) -> None:
