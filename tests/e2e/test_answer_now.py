@@ -22,7 +22,7 @@ from app.store.domain import MessageStatus
 from tests.support.pty_terminal import ANSI, Terminal
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"

@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 
 def _no_handles_left(process: Any) -> Any:

@@ -327,7 +327,7 @@ def test_dataset_dialog_explains_its_choices(qtbot) -> None:  # type: ignore[no-
     assert dialog.options() == DatasetOptions(Markers.STRATOS, False, True)
 
 
-@pytest.mark.integration
+@pytest.mark.llama
 def test_a_real_capped_answer_is_left_out_of_the_dataset_unless_kept(
     qtbot, ponder_home: Path, smollm2: Path, r1_template: str, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]

@@ -16,7 +16,7 @@ from app.events import ReasoningState
 from app.store.domain import MessageStatus, Role
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 

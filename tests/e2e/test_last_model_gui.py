@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.settings import load_settings
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 
 def _window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]

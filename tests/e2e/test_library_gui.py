@@ -25,7 +25,7 @@ from ui.library_view import CATALOG_TAB, DOWNLOADS_TAB, LOCAL_TAB, LibraryView
 from ui.welcome import WelcomePage
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"

@@ -15,7 +15,7 @@ from PySide6.QtCore import Qt
 
 from ui.window import EMPTY_READY_PLAIN, MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 NAME = "SmolLM2-135M-Instruct Q4_1"  # the file's name, cleaned; not general.name
 

@@ -26,7 +26,7 @@ from app.request import LoopPolicy
 from ui.message_view import TraceWidget
 from ui.window import MainWindow, _Active
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 PROMPT = "Is 91 a prime number?"

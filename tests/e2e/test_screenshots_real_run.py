@@ -19,7 +19,7 @@ from PySide6.QtGui import QImage
 from tests.support.scripts import load_script
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 
 @pytest.mark.timeout(1500)

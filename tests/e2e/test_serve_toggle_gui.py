@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from app.store.domain import MessageStatus
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 WAIT = 240_000
 

@@ -19,7 +19,7 @@ from app.store.domain import MessageStatus
 from tests.unit.app.test_template_limits import HOSTILE, SORT_LOOP
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 WAIT = 240_000  # ms: loading on a busy machine
 

@@ -32,7 +32,7 @@ from tests.support.processes import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 R1 = ROOT / "tests" / "fixtures" / "chat_templates" / "deepseek-r1-distill.jinja"
 PROMPT = "Tell me a very long story about the sea."

@@ -14,7 +14,7 @@ from app.request import ChatMessage, GenerationRequest, Sampling, ThinkingContro
 from backends.base import LoadParams
 from backends.client import EngineClient
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 GREEDY = Sampling(temperature=0.0)

@@ -29,7 +29,7 @@ from tests.integration.test_server_openai import FRANCE, KEY, ponder_serve
 from tests.support.hub_server import HubServer
 from tests.support.pty_terminal import Terminal
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")

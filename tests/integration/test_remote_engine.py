@@ -250,7 +250,7 @@ def test_remote_sources_in_the_model_library(
 # -- the real engine on the other side ------------------------------------------------------
 
 
-@pytest.mark.integration
+@pytest.mark.llama
 def test_real_smollm2_behind_another_ponder(smollm2: Path, r1_template: str) -> None:
     params = LoadParams(str(smollm2), n_ctx=2048, chat_template=r1_template)
     with (
@@ -305,7 +305,7 @@ def llama_cpp_server(model: Path) -> Iterator[str]:
             proc.communicate()
 
 
-@pytest.mark.integration
+@pytest.mark.llama
 def test_llama_cpp_python_server(smollm2: Path) -> None:
     """llama-cpp-python's own OpenAI-compatible server (``llama_cpp.server``), SmolLM2 behind it."""
     pytest.importorskip(

@@ -35,7 +35,7 @@ from app.server.service import EngineService
 from backends.base import LoadParams, ModelInfo
 from backends.client import EngineClient
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "integration-key"
