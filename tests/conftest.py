@@ -18,6 +18,8 @@ if str(ROOT) not in sys.path:
 
 from tests.support.test_model import smollm2_path  # noqa: E402
 
+pytest_plugins = ["tests.support.fixtures"]  # window, hub, served
+
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
 TESTS = ROOT / "tests"
 FOLDER_MARKERS = frozenset({"unit", "integration", "e2e"})
