@@ -2,8 +2,9 @@
 
 ``window``: the main window (tests/support/window.py); ``hub``: a Hugging Face hub on
 127.0.0.1 (tests/support/hub_server.py); ``served``: Ponder's API over the fake engine
-(tests/support/served_api.py). A test file that needs more (a model loaded, repositories on
-the hub) defines a fixture of the same name that asks for this one and adds to it.
+(tests/support/served_api.py). A test file that needs more defines a fixture of the same name:
+one that asks for ``hub`` and adds its repositories, or a window made with ``window_open()``
+and set up (a model loaded, a size) before it is handed to the test.
 """
 
 from __future__ import annotations
