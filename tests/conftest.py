@@ -1,4 +1,9 @@
-"""Shared fixtures: every test gets its own PONDER_HOME; the real test model is cached."""
+"""Shared fixtures: every test gets its own PONDER_HOME; the real test model is cached.
+
+Every test is marked with its folder's name (``unit``, ``integration``, ``e2e``), so
+``pytest -m unit`` runs tests/unit/ and a test file marks itself only with what its folder
+does not say (``llama``: it runs the real model; ``slow``).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,26 @@ if str(ROOT) not in sys.path:
 
 from tests.support.test_model import smollm2_path  # noqa: E402
 
+pytest_plugins = ["tests.support.fixtures"]  # window, hub, served
+
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
+TESTS = ROOT / "tests"
+FOLDER_MARKERS = frozenset({"unit", "integration", "e2e"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by them
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its folder (tests/unit/... -> ``unit``); refuse a hand-made one."""
+    for item in items:
+        own = {mark.name for mark in item.iter_markers()} & FOLDER_MARKERS
+        if own:
+            raise pytest.UsageError(
+                f"{item.nodeid}: marked {', '.join(sorted(own))} by hand; that mark comes from "
+                "the folder (a test that runs the real model is marked llama)"
+            )
+        folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if folder in FOLDER_MARKERS:
+            item.add_marker(folder)
 
 
 @pytest.fixture(autouse=True)

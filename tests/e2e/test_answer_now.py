@@ -20,9 +20,10 @@ from PySide6.QtCore import Qt
 from app.events import InjectReason, ReasoningState
 from app.store.domain import MessageStatus
 from tests.support.pty_terminal import ANSI, Terminal
+from tests.support.window import load_model, window_open
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = ROOT / "tests" / "fixtures" / "chat_templates"
@@ -31,20 +32,16 @@ LOOP_PROMPT = "Tell me a long story about the sea."
 
 @pytest.fixture
 def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
-    w.settings.n_ctx = 1024
-    # 300: the reasoning may take ~210 tokens before room is kept for the answer, well past
-    # the loop (~120 tokens in).
-    w.settings_panel.max_tokens.setValue(300)
-    w.settings_panel.temperature.setValue(0.0)
-    w.composer.thinking.setCurrentIndex(0)  # auto: the R1 template makes it think
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=60_000):
-        w.load_model(str(smollm2), chat_template=r1)
-    yield w
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
+        w.settings.n_ctx = 1024
+        # 300: the reasoning may take ~210 tokens before room is kept for the answer, well past
+        # the loop (~120 tokens in).
+        w.settings_panel.max_tokens.setValue(300)
+        w.settings_panel.temperature.setValue(0.0)
+        w.composer.thinking.setCurrentIndex(0)  # auto: the R1 template makes it think
+        load_model(qtbot, w, smollm2, chat_template=r1, timeout=60_000)
+        yield w
 
 
 def start(qtbot, w: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]

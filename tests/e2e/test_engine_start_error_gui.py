@@ -14,9 +14,10 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from tests.support.window import window_open
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 
 def _no_handles_left(process: Any) -> Any:
@@ -25,11 +26,8 @@ def _no_handles_left(process: Any) -> Any:
 
 @pytest.fixture
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        yield w
 
 
 def test_worker_that_cannot_start_is_a_clear_error(

@@ -22,6 +22,7 @@ from app.cli.history import add_history_parser, run_history
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
 from app.store import Store, open_store
 from app.store.export import Markers
+from tests.support.window import load_model, open_window, window_open
 from ui.conversation_list import IdRole
 from ui.export_dialog import JSON, JSONL, MARKDOWN, DatasetOptions, DatasetOptionsDialog
 from ui.window import MainWindow
@@ -76,12 +77,9 @@ def history(ponder_home: Path) -> dict[str, int]:
 
 @pytest.fixture
 def window(qtbot, history: dict[str, int]) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
-    qtbot.waitUntil(lambda: w.list_model.rowCount() == 3, timeout=10_000)
-    yield w
-    w.close()
+    with window_open(qtbot) as w:
+        qtbot.waitUntil(lambda: w.list_model.rowCount() == 3, timeout=10_000)
+        yield w
 
 
 def _click_row(qtbot, w: MainWindow, cid: int, modifier: Any = NO_MODIFIER) -> QPoint:  # type: ignore[no-untyped-def]
@@ -327,20 +325,17 @@ def test_dataset_dialog_explains_its_choices(qtbot) -> None:  # type: ignore[no-
     assert dialog.options() == DatasetOptions(Markers.STRATOS, False, True)
 
 
-@pytest.mark.integration
+@pytest.mark.llama
 def test_a_real_capped_answer_is_left_out_of_the_dataset_unless_kept(
     qtbot, ponder_home: Path, smollm2: Path, r1_template: str, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     """SmolLM2 under the R1 template, a 24-token thinking budget: Ponder closes the
     reasoning with its own text; the dataset export leaves that answer out unless asked."""
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot)
     w.settings.n_ctx = 1024
     w.settings_panel.max_tokens.setValue(96)
     w.settings_panel.seed.setValue(3)
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
-        w.load_model(str(smollm2), chat_template=r1_template)
+    load_model(qtbot, w, smollm2, chat_template=r1_template)
     w.composer.set_thinking("budget", 24)
     w.composer.edit.setPlainText("Is 91 a prime number?")
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)

@@ -39,7 +39,7 @@ if not os.environ.get("PONDER_BUNDLE"):
     )
 BUNDLE = str(Path(os.environ["PONDER_BUNDLE"]).resolve())
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.llama, pytest.mark.slow]
 
 PROMPT = "Which city is the capital of France?"
 

@@ -14,26 +14,24 @@ from PySide6.QtCore import Qt
 
 from app.events import ReasoningState
 from app.store.domain import MessageStatus, Role
+from tests.support.window import load_model, window_open
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 
 
 @pytest.fixture
 def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
-    w.settings.n_ctx = 1024
-    w.settings_panel.max_tokens.setValue(96)  # SmolLM2 under the R1 template rarely stops by itself
-    w.settings_panel.seed.setValue(3)  # a seed with which the tiny model writes an answer
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
-        w.load_model(str(smollm2), chat_template=r1)
-    yield w
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
+        w.settings.n_ctx = 1024
+        # SmolLM2 under the R1 template rarely stops by itself
+        w.settings_panel.max_tokens.setValue(96)
+        w.settings_panel.seed.setValue(3)  # a seed with which the tiny model writes an answer
+        load_model(qtbot, w, smollm2, chat_template=r1)
+        yield w
 
 
 def send_and_wait(qtbot, w: MainWindow, text: str, timeout: int = 240_000) -> None:  # type: ignore[no-untyped-def]

@@ -14,23 +14,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtWidgets import QMessageBox
 
 from app.settings import load_settings
-from ui.window import MainWindow
+from tests.support.window import load_model, open_window
 
-pytestmark = pytest.mark.integration
-
-
-def _window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
-    return w
+pytestmark = pytest.mark.llama
 
 
 def _first_run_loads(qtbot, model: Path) -> None:  # type: ignore[no-untyped-def]
-    w = _window(qtbot)
+    w = open_window(qtbot)
     w.settings.n_ctx = 512
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
-        w.load_model(str(model))
+    load_model(qtbot, w, model)
     w.close()
 
 
@@ -46,7 +38,7 @@ def test_the_last_model_is_loaded_again_after_a_restart(
 ) -> None:  # type: ignore[no-untyped-def]
     _first_run_loads(qtbot, smollm2)
     assert load_settings().reload_last_model is True  # on by default
-    w = _window(qtbot)
+    w = open_window(qtbot)
     assert w.settings_panel.reload_last.isChecked()
     with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
         w.reload_last_model()
@@ -67,7 +59,7 @@ def test_a_missing_last_model_is_a_quiet_note(
     _first_run_loads(qtbot, copy)
     copy.unlink()
     shown = _no_dialogs(monkeypatch)
-    w = _window(qtbot)
+    w = open_window(qtbot)
     w.reload_last_model()
     qtbot.wait(300)
     assert f"The last model is gone: {copy}" == w.statusBar().currentMessage()
@@ -78,11 +70,11 @@ def test_a_missing_last_model_is_a_quiet_note(
 
 def test_with_the_setting_off_no_model_is_loaded(qtbot, ponder_home: Path, smollm2: Path) -> None:  # type: ignore[no-untyped-def]
     _first_run_loads(qtbot, smollm2)
-    w = _window(qtbot)
+    w = open_window(qtbot)
     w.settings_panel.reload_last.setChecked(False)
     w.close()  # saves the settings
     assert load_settings().reload_last_model is False
-    w = _window(qtbot)
+    w = open_window(qtbot)
     assert not w.settings_panel.reload_last.isChecked()
     loaded: list[object] = []
     w.bridge.model_loaded.connect(loaded.append)

@@ -13,19 +13,19 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from huggingface_hub import constants
 from PySide6.QtCore import Qt
 
 from app.library.downloads import DownloadStatus
 from app.library.fit import GIB, MachineMemory
 from app.library.local import LocalModel
-from tests.support.hub_server import HubServer
+from tests.support.hub_server import HubServer, isolate_hf_client
+from tests.support.window import open_window, window_open
 from ui.library_models import ItemRole
 from ui.library_view import CATALOG_TAB, DOWNLOADS_TAB, LOCAL_TAB, LibraryView
 from ui.welcome import WelcomePage
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"
@@ -42,43 +42,33 @@ def _closed_port() -> int:
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No real HF cache, LM Studio folder or token of this machine leaks into a test."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    isolate_hf_client(monkeypatch, tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")  # unreachable
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, smollm2: Path) -> Iterator[HubServer]:
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        server.add_repo(
-            REPO,
-            {FILE: smollm2, "README.md": b"# SmolLM2 GGUF\n"},
-            card_data={
-                "license": "apache-2.0",
-                "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-                "base_model_relation": "quantized",
-            },
-            downloads=500,
-        )
-        yield server
+def hub(hub: HubServer, smollm2: Path) -> HubServer:
+    hub.add_repo(
+        REPO,
+        {FILE: smollm2, "README.md": b"# SmolLM2 GGUF\n"},
+        card_data={
+            "license": "apache-2.0",
+            "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "base_model_relation": "quantized",
+        },
+        downloads=500,
+    )
+    return hub
 
 
 @pytest.fixture
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.settings.n_ctx = 512
-    w.library._machine = SMALL
-    w.show()
-    yield w
-    w.close()
+    with window_open(qtbot, show=False) as w:
+        w.settings.n_ctx = 512
+        w.library._machine = SMALL
+        w.show()
+        yield w
 
 
 def library(qtbot, w: MainWindow) -> LibraryView:  # type: ignore[no-untyped-def]
@@ -222,8 +212,7 @@ def test_forgetting_an_added_file_keeps_it(
 
 
 def test_first_run_welcome_offline_explains(qtbot) -> None:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
+    w = open_window(qtbot, first_run=True, show=False)
     w.library._machine = SMALL
     w.show()
     qtbot.waitUntil(lambda: isinstance(w.stack.currentWidget(), WelcomePage), timeout=WAIT)
@@ -243,8 +232,7 @@ def test_first_run_one_click_download_loads_and_opens_a_chat(  # type: ignore[no
 ) -> None:
     name = "DeepSeek-R1-Distill-Qwen-1.5B-Q4_K_M.gguf"
     hub.add_repo("bartowski/DeepSeek-R1-Distill-Qwen-1.5B-GGUF", {name: smollm2})
-    w = MainWindow()
-    qtbot.addWidget(w)
+    w = open_window(qtbot, first_run=True, show=False)
     w.settings.n_ctx = 512
     w.library._machine = SMALL
     w.show()
@@ -270,8 +258,7 @@ def test_pause_resume_and_resume_after_a_restart(  # type: ignore[no-untyped-def
     qtbot, hub: HubServer, smollm2: Path
 ) -> None:
     hub.throttle = 8 * 1024 * 1024  # bytes/s: ~12 s for the whole file
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
+    w = open_window(qtbot, show=False)
     w.library._machine = SMALL
     w.show()
     view = library(qtbot, w)
@@ -291,9 +278,7 @@ def test_pause_resume_and_resume_after_a_restart(  # type: ignore[no-untyped-def
     w.close()  # the running download is paused and remembered
 
     hub.throttle = None
-    again = MainWindow(first_run=False)
-    qtbot.addWidget(again)
-    again.show()
+    again = open_window(qtbot)
     view2 = library(qtbot, again)
     view2.tabs.setCurrentIndex(DOWNLOADS_TAB)
     row2 = view2.downloads.rows[job.id]

@@ -13,25 +13,22 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import Qt
 
+from tests.support.window import load_model, window_open
 from ui.window import EMPTY_READY_PLAIN, MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 NAME = "SmolLM2-135M-Instruct Q4_1"  # the file's name, cleaned; not general.name
 
 
 @pytest.fixture
 def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
-    w.settings.n_ctx = 1024
-    w.settings_panel.max_tokens.setValue(48)
-    w.settings_panel.seed.setValue(3)
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
-        w.load_model(str(smollm2))  # its own template: SmolLM2 does not reason
-    yield w
-    w.close()
+    with window_open(qtbot) as w:
+        w.settings.n_ctx = 1024
+        w.settings_panel.max_tokens.setValue(48)
+        w.settings_panel.seed.setValue(3)
+        load_model(qtbot, w, smollm2)  # its own template: SmolLM2 does not reason
+        yield w
 
 
 def test_one_name_live_and_reopened_and_no_reasoning_offered(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]

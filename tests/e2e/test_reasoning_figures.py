@@ -23,10 +23,11 @@ from PySide6.QtCore import Qt
 
 from app.events import Event, EventKind, FinishReason, Stats
 from app.request import LoopPolicy
+from tests.support.window import load_model, window_open
 from ui.message_view import TraceWidget
 from ui.window import MainWindow, _Active
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 PROMPT = "Is 91 a prime number?"
@@ -35,18 +36,14 @@ LOOP_PROMPT = "Tell me a long story about the sea."  # at temperature 0 it loops
 
 @pytest.fixture
 def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
-    w.settings.n_ctx = 1024
-    w.settings_panel.max_tokens.setValue(120)
-    w.settings_panel.temperature.setValue(0.0)
-    w.composer.thinking.setCurrentIndex(0)  # auto: the R1 template makes it think
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=240_000):
-        w.load_model(str(smollm2), chat_template=r1)
-    yield w
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        r1 = (TEMPLATES / "deepseek-r1-distill.jinja").read_text(encoding="utf-8")
+        w.settings.n_ctx = 1024
+        w.settings_panel.max_tokens.setValue(120)
+        w.settings_panel.temperature.setValue(0.0)
+        w.composer.thinking.setCurrentIndex(0)  # auto: the R1 template makes it think
+        load_model(qtbot, w, smollm2, chat_template=r1)
+        yield w
 
 
 class Seen:

@@ -31,6 +31,7 @@ from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import Script, loaded_fake
 from tests.support.memory_keyring import MemoryKeyring, memory_keyring, use_keyring
+from tests.support.window import window_open
 from ui.library_remote import STATUS_COL, RemoteSourcesPanel
 from ui.library_view import REMOTE_TAB
 from ui.window import MainWindow
@@ -75,11 +76,8 @@ def memory() -> Iterator[MemoryKeyring]:
 @pytest.fixture
 def window(qtbot, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w.close()
+    with window_open(qtbot) as w:
+        yield w
 
 
 def remote_tab(w: MainWindow) -> RemoteSourcesPanel:

@@ -19,8 +19,8 @@ from PySide6.QtGui import QImage, QTextDocument
 from app.events import Event, EventKind, FinishReason, done_event
 from app.store import Store, open_store
 from tests.support.document_shape import shape
+from tests.support.window import open_window
 from ui.markdown import math_key
-from ui.window import MainWindow
 
 QUESTION = "Two questions:\nis 91 prime?\n\nAnd what is the area of a circle?"
 
@@ -84,9 +84,7 @@ def test_reopened_conversation_shows_every_paragraph_list_code_and_formula(
     store.add_user_message(conv.id, FOLLOW_UP)
     _answer(store, conv.id, SHORT_ANSWER)
 
-    w = MainWindow(store=store, first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot, store=store)
     qtbot.waitUntil(lambda: w.list_model.rowCount() == 1, timeout=10_000)
     index = w.list_model.index(0)
     w.list_view.scrollTo(index)

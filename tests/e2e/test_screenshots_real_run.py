@@ -17,18 +17,16 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtGui import QImage
 
 from tests.support.scripts import load_script
+from tests.support.window import open_window
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 
 @pytest.mark.timeout(1500)
 def test_the_chat_screenshots_show_a_real_run(qtbot, tmp_path: Path, smollm2: Path) -> None:  # type: ignore[no-untyped-def]
     shots = load_script("screenshots")
-    window = MainWindow(first_run=False)
-    qtbot.addWidget(window)
-    window.resize(1280, 860)
-    window.show()
+    window = open_window(qtbot, size=(1280, 860))
     seen: list[tuple[bool, int, str]] = []  # at each grab: trace live?, its tokens, the answer
     grab = window.grab
 

@@ -17,26 +17,23 @@ import openai
 from PySide6.QtCore import Qt
 
 from app.store.domain import MessageStatus
+from tests.support.window import load_model, window_open
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 WAIT = 240_000
 
 
 @pytest.fixture
 def window(qtbot, smollm2: Path) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
-    w.settings.n_ctx = 1024
-    w.settings.extra["server_port"] = 0  # any free port: tests may run side by side
-    w.settings_panel.max_tokens.setValue(24)
-    w.composer.thinking.setCurrentIndex(1)  # thinking off: short answers
-    with qtbot.waitSignal(w.bridge.model_loaded, timeout=WAIT):
-        w.load_model(str(smollm2))
-    yield w
-    w.close()
+    with window_open(qtbot) as w:
+        w.settings.n_ctx = 1024
+        w.settings.extra["server_port"] = 0  # any free port: tests may run side by side
+        w.settings_panel.max_tokens.setValue(24)
+        w.composer.thinking.setCurrentIndex(1)  # thinking off: short answers
+        load_model(qtbot, w, smollm2, timeout=WAIT)
+        yield w
 
 
 def test_serve_the_loaded_model_while_chatting(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]

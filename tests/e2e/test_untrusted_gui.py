@@ -16,23 +16,21 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import Qt
 
 from app.store.domain import MessageStatus
+from tests.support.window import window_open
 from tests.unit.app.test_template_limits import HOSTILE, SORT_LOOP
 from ui.window import MainWindow
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 WAIT = 240_000  # ms: loading on a busy machine
 
 
 @pytest.fixture
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    w.settings.n_ctx = 512
-    w.settings_panel.max_tokens.setValue(8)
-    yield w
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        w.settings.n_ctx = 512
+        w.settings_panel.max_tokens.setValue(8)
+        yield w
 
 
 def send(qtbot, w: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]

@@ -32,7 +32,7 @@ from tests.support.processes import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 R1 = ROOT / "tests" / "fixtures" / "chat_templates" / "deepseek-r1-distill.jinja"
 PROMPT = "Tell me a very long story about the sea."
@@ -127,7 +127,7 @@ def test_closing_while_answering_has_saved_the_answer_when_close_returns(
 
     from app.events import EventKind
     from app.store.recorder import AnswerRecorder
-    from ui.window import MainWindow
+    from tests.support.window import load_model, open_window
 
     apply = AnswerRecorder.apply
 
@@ -137,12 +137,9 @@ def test_closing_while_answering_has_saved_the_answer_when_close_returns(
         apply(recorder, event)
 
     monkeypatch.setattr(AnswerRecorder, "apply", lagging_apply)
-    window = MainWindow()
-    qtbot.addWidget(window)
-    window.show()
+    window = open_window(qtbot, first_run=True)
     window.settings.n_ctx = 4096
-    with qtbot.waitSignal(window.bridge.model_loaded, timeout=240_000):
-        window.load_model(str(smollm2), chat_template=R1.read_text(encoding="utf-8"))
+    load_model(qtbot, window, smollm2, chat_template=R1.read_text(encoding="utf-8"))
     window.composer.edit.setPlainText(PROMPT)
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: saved_answer_chars() > 0, timeout=240_000)

@@ -17,7 +17,7 @@ import pytest
 from app.store import open_store
 from tests.support.pty_terminal import ANSI, ROOT, Terminal
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 NAME = "SmolLM2-135M-Instruct Q4_1"
 

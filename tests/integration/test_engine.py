@@ -14,7 +14,7 @@ from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.request import ChatMessage, GenerationRequest, Sampling, ThinkingControl, ThinkMode
 from backends.client import EngineClient
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "fixtures" / "chat_templates"
 GREEDY = Sampling(temperature=0.0)

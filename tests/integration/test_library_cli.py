@@ -8,11 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from huggingface_hub import constants
 
 from app.cli.models import add_models_parser, main
 from app.paths import models_dir
@@ -25,17 +23,9 @@ MODEL_ID = f"{REPO}/SmolLM2-135M-Instruct-Q4_1"
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smollm2: Path) -> Iterator[HubServer]:
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        server.add_repo(REPO, {FILE: smollm2}, card_data={"license": "apache-2.0"}, downloads=7)
-        yield server
+def hub(hub: HubServer, smollm2: Path) -> HubServer:
+    hub.add_repo(REPO, {FILE: smollm2}, card_data={"license": "apache-2.0"}, downloads=7)
+    return hub
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from huggingface_hub import constants
 
 from app.library import downloads as downloads_module
 from app.library.downloads import DownloadInfo, DownloadManager, DownloadStatus
@@ -34,7 +32,14 @@ from app.library.local import list_local_models, resolve_model
 from app.library.metadata import read_metadata
 from app.library.remote import fit_variants, remote_metadata
 from app.paths import models_dir
-from tests.support.hub_server import HubServer, days_ago, file_sha256, make_split_parts
+from tests.support.hub_server import (
+    HubServer,
+    days_ago,
+    file_sha256,
+    isolate_hf_client,
+    make_split_parts,
+    serving_hub,
+)
 
 REPO = "bartowski/SmolLM2-135M-Instruct-GGUF"
 FILE = "SmolLM2-135M-Instruct-Q4_1.gguf"
@@ -42,28 +47,19 @@ WAIT = 60
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, smollm2: Path) -> Iterator[HubServer]:
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HUGGING_FACE_HUB_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        server.add_repo(
-            REPO,
-            {FILE: smollm2, "README.md": b"# SmolLM2 GGUF\n"},
-            card_data={
-                "license": "apache-2.0",
-                "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
-                "base_model_relation": "quantized",
-            },
-            downloads=500,
-            likes=3,
-        )
-        yield server
+def hub(hub: HubServer, smollm2: Path) -> HubServer:
+    hub.add_repo(
+        REPO,
+        {FILE: smollm2, "README.md": b"# SmolLM2 GGUF\n"},
+        card_data={
+            "license": "apache-2.0",
+            "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "base_model_relation": "quantized",
+        },
+        downloads=500,
+        likes=3,
+    )
+    return hub
 
 
 def pull(manager: DownloadManager, repo: str = REPO, quant: str = "Q4_1") -> DownloadInfo:
@@ -434,11 +430,8 @@ def test_unreachable_hub_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_lfs_redirects_are_followed(
     monkeypatch: pytest.MonkeyPatch, smollm2: Path, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with HubServer(redirect_lfs=True) as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+    isolate_hf_client(monkeypatch, tmp_path)
+    with serving_hub(monkeypatch, redirect_lfs=True) as server:
         server.add_repo(REPO, {FILE: smollm2})
         server.drop_after[FILE] = 10_000_000
         info = pull(DownloadManager())

@@ -22,7 +22,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from huggingface_hub import close_session, constants, get_session
+from huggingface_hub import close_session, get_session
 
 from app.library import transfer
 from app.library.errors import ChecksumError
@@ -37,13 +37,10 @@ EXPECTED = Expected(len(DATA), hashlib.sha256(DATA).hexdigest())
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    with HubServer(redirect_lfs=True) as server:
-        server.add_repo(REPO, {NAME: DATA, "README.md": b"# small\n"})
-        yield server
+def hub(hub: HubServer) -> HubServer:
+    hub.redirect_lfs = True
+    hub.add_repo(REPO, {NAME: DATA, "README.md": b"# small\n"})
+    return hub
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from app.events import Event, EventKind, ReasoningState
 from app.request import ChatMessage, GenerationRequest, LoopPolicy, Sampling, ThinkingControl
 from backends.client import EngineClient
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 R1 = ROOT / "tests" / "fixtures" / "chat_templates" / "deepseek-r1-distill.jinja"

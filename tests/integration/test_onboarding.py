@@ -13,12 +13,10 @@ import re
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
-from huggingface_hub import constants
 
 from app.cli.args import resolve_model_arg
 from app.cli.models import main as models_main
@@ -26,10 +24,10 @@ from app.library.errors import UnknownModelError
 from app.library.first_run import first_model
 from app.library.fit import detect_machine_memory
 from tests.integration.test_server_openai import FRANCE, KEY, ponder_serve
-from tests.support.hub_server import HubServer
+from tests.support.hub_server import HubServer, isolate_hf_client
 from tests.support.pty_terminal import Terminal
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
@@ -48,27 +46,22 @@ def ponder(*args: str) -> list[str]:
 @pytest.fixture
 def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """An empty library: no Hugging Face cache, no LM Studio folder, no token."""
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    isolate_hf_client(monkeypatch, tmp_path)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    for var in ("HF_TOKEN", "HF_HUB_OFFLINE", "XDG_CACHE_HOME", "HUGGINGFACE_HUB_CACHE"):
+    for var in ("XDG_CACHE_HOME", "HUGGINGFACE_HUB_CACHE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
 
 
 @pytest.fixture
-def hub(isolated: None, monkeypatch: pytest.MonkeyPatch, smollm2: Path) -> Iterator[HubServer]:
+def hub(isolated: None, hub: HubServer, smollm2: Path) -> HubServer:
     """The hub, serving SmolLM2 as this machine's first model and as the 1.5B's Q8_0."""
     entry, quant = first_model(detect_machine_memory())
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        license_card = {"license": "mit"}
-        server.add_repo(
-            entry.gguf_repos[0], {f"{entry.name}-{quant}.gguf": smollm2}, card_data=license_card
-        )
-        server.add_repo(SMALL_REPO, {SMALL_FILE: smollm2}, card_data=license_card)
-        yield server
+    license_card = {"license": "mit"}
+    hub.add_repo(
+        entry.gguf_repos[0], {f"{entry.name}-{quant}.gguf": smollm2}, card_data=license_card
+    )
+    hub.add_repo(SMALL_REPO, {SMALL_FILE: smollm2}, card_data=license_card)
+    return hub
 
 
 def plain(screen: str) -> str:

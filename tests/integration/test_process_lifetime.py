@@ -31,7 +31,7 @@ from tests.support.processes import (
     wait_until,
 )
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 R1 = ROOT / "tests" / "fixtures" / "chat_templates" / "deepseek-r1-distill.jinja"
 #: The worker must be gone this long after its parent died (issue 15).

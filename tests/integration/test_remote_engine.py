@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,53 +28,32 @@ from app.cli.models import main as models_main
 from app.engine import LoadParams
 from app.events import Event, EventKind, FinishReason, ReasoningState
 from app.request import ChatMessage, Effort, GenerationRequest, ThinkingControl, ThinkMode
-from app.server.app import create_app
-from app.server.runner import ServerThread
-from app.server.security import LOOPBACK_HOSTS
-from app.server.service import EngineService
-from app.server.testing import FakeEngineClient, Script, loaded_fake
+from app.server.testing import Script, loaded_fake
 from backends.client import EngineClient
+from tests.support.served_api import Served, serve_api
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "remote-test-key"
 THOUGHT = "First I recall the map of Europe and then the capitals one by one."
 
 
-@dataclass
-class Ponder:
-    url: str
-    service: EngineService
-    fake: FakeEngineClient | None
-
-
 @contextlib.contextmanager
 def another_ponder(
     client: Any, params: LoadParams, *, api_key: str | None = KEY
-) -> Iterator[Ponder]:
-    service = EngineService(params, client=client)
+) -> Iterator[Served]:
+    real = isinstance(client, EngineClient)
     try:
-        if isinstance(client, EngineClient):
-            service.load()
-        app = create_app(
-            service,
-            api_key=api_key,
-            cors_origins=None,
-            queue_limit=8,
-            max_body_bytes=256 * 1024,
-            trusted_hosts=LOOPBACK_HOSTS,
-        )
-        with ServerThread(app) as server:
-            yield Ponder(
-                server.url, service, client if isinstance(client, FakeEngineClient) else None
-            )
+        with serve_api(
+            client, params, api_key=api_key, load=real, max_body_bytes=256 * 1024
+        ) as served:
+            yield served
     finally:
-        service.close()
-        if isinstance(client, EngineClient):
+        if real:
             client.close()
 
 
 @pytest.fixture(scope="module")
-def fake_ponder() -> Iterator[Ponder]:
+def fake_ponder() -> Iterator[Served]:
     fake = loaded_fake("/models/Tiny-R1-Distill.gguf", token_delay=0.01)
     fake.script = Script(answer=lambda req: (THOUGHT, "Paris is the capital of France."))
     with another_ponder(fake, LoadParams("/models/Tiny-R1-Distill.gguf")) as p:
@@ -83,7 +61,7 @@ def fake_ponder() -> Iterator[Ponder]:
 
 
 @pytest.fixture(scope="module")
-def remote(fake_ponder: Ponder) -> Iterator[EngineClient]:
+def remote(fake_ponder: Served) -> Iterator[EngineClient]:
     client = EngineClient()
     client.load_blocking(LoadParams("Tiny-R1-Distill", endpoint=fake_ponder.url, api_key=KEY))
     yield client
@@ -98,7 +76,7 @@ def texts(events: list[Event], kind: EventKind) -> str:
     return "".join(e.text for e in events if e.kind is kind)
 
 
-def test_loaded_like_a_local_model(remote: EngineClient, fake_ponder: Ponder) -> None:
+def test_loaded_like_a_local_model(remote: EngineClient, fake_ponder: Served) -> None:
     info = remote.info
     assert info is not None
     assert (info.backend, info.name, info.path) == ("remote", "Tiny-R1-Distill", "Tiny-R1-Distill")
@@ -126,7 +104,7 @@ def test_the_same_events_as_a_local_model(remote: EngineClient) -> None:
     assert events[-1].data["finish_reason"] == "stop"
 
 
-def test_thinking_control_reaches_the_server(remote: EngineClient, fake_ponder: Ponder) -> None:
+def test_thinking_control_reaches_the_server(remote: EngineClient, fake_ponder: Served) -> None:
     assert fake_ponder.fake is not None
     events = list(remote.generate(ask(thinking=ThinkingControl(budget=3, effort=Effort.LOW))))
     sent = fake_ponder.fake.requests[-1]
@@ -140,7 +118,7 @@ def test_thinking_control_reaches_the_server(remote: EngineClient, fake_ponder: 
     assert fake_ponder.fake.requests[-1].thinking.mode is ThinkMode.OFF
 
 
-def test_cancel_mid_stream_stops_the_server_too(remote: EngineClient, fake_ponder: Ponder) -> None:
+def test_cancel_mid_stream_stops_the_server_too(remote: EngineClient, fake_ponder: Served) -> None:
     assert fake_ponder.fake is not None
     fake_ponder.fake.token_delay = 0.1
     cancels = fake_ponder.fake.cancels
@@ -162,7 +140,7 @@ def test_cancel_mid_stream_stops_the_server_too(remote: EngineClient, fake_ponde
     assert fake_ponder.fake.cancels > cancels, "the server went on generating"
 
 
-def test_wrong_key_and_unknown_model(fake_ponder: Ponder) -> None:
+def test_wrong_key_and_unknown_model(fake_ponder: Served) -> None:
     with EngineClient() as client:
         events = list(client.load(LoadParams("Tiny-R1-Distill", endpoint=fake_ponder.url)))
         assert events[-1].kind is EventKind.ERROR
@@ -186,7 +164,7 @@ def ponder(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     )
 
 
-def test_chat_cli_with_an_endpoint(fake_ponder: Ponder, ponder_home: Path) -> None:
+def test_chat_cli_with_an_endpoint(fake_ponder: Served, ponder_home: Path) -> None:
     proc = ponder(
         "chat", "--endpoint", fake_ponder.url, "--api-key", KEY, "--model", "Tiny-R1-Distill",
         "--json", "--prompt", "Capital of France?", "--budget", "4",
@@ -208,7 +186,7 @@ def models(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, st
 
 
 def test_remote_sources_in_the_model_library(
-    fake_ponder: Ponder,
+    fake_ponder: Served,
     ponder_home: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -250,7 +228,7 @@ def test_remote_sources_in_the_model_library(
 # -- the real engine on the other side ------------------------------------------------------
 
 
-@pytest.mark.integration
+@pytest.mark.llama
 def test_real_smollm2_behind_another_ponder(smollm2: Path, r1_template: str) -> None:
     params = LoadParams(str(smollm2), n_ctx=2048, chat_template=r1_template)
     with (
@@ -305,7 +283,7 @@ def llama_cpp_server(model: Path) -> Iterator[str]:
             proc.communicate()
 
 
-@pytest.mark.integration
+@pytest.mark.llama
 def test_llama_cpp_python_server(smollm2: Path) -> None:
     """llama-cpp-python's own OpenAI-compatible server (``llama_cpp.server``), SmolLM2 behind it."""
     pytest.importorskip(

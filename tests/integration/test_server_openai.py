@@ -18,7 +18,6 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +30,10 @@ from app.events import Event, EventKind
 from app.request import GenerationRequest
 from app.server.app import create_app
 from app.server.runner import ServerThread
-from app.server.security import LOOPBACK_HOSTS
-from app.server.service import EngineService
 from backends.client import EngineClient
+from tests.support.served_api import Served, serve_api
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "integration-key"
@@ -100,42 +98,23 @@ class _RecordingStream:
             yield event
 
 
-@dataclass
-class Served:
-    url: str
-    service: EngineService
-    engine: RecordingClient
-
-    def client(self, key: str = KEY, **kwargs: Any) -> openai.OpenAI:
-        kwargs.setdefault("max_retries", 0)
-        # Generous: two shared cores can be slow when other work runs beside the tests.
-        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, timeout=240, **kwargs)
-
-    def wait_idle(self, timeout: float = 120.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.service.busy or self.service.queued:
-            assert time.monotonic() < deadline, "the engine stayed busy"
-            time.sleep(0.02)
-
-
 @contextlib.contextmanager
 def serve(params: LoadParams, **app_kwargs: Any) -> Iterator[Served]:
     engine = RecordingClient(EngineClient())
-    service = EngineService(params, client=engine)  # type: ignore[arg-type]
     try:
-        service.load()
-        options: dict[str, Any] = {
-            "api_key": KEY,
-            "cors_origins": None,
-            "queue_limit": 32,
-            "max_body_bytes": 256 * 1024,
-            "trusted_hosts": LOOPBACK_HOSTS,
-        }
-        options.update(app_kwargs)
-        with ServerThread(create_app(service, **options)) as server:
-            yield Served(server.url, service, engine)
+        with serve_api(
+            engine,
+            params,
+            api_key=KEY,
+            load=True,
+            # Generous: two shared cores can be slow when other work runs beside the tests.
+            client_timeout=240,
+            queue_limit=32,
+            max_body_bytes=256 * 1024,
+            **app_kwargs,
+        ) as served:
+            yield served
     finally:
-        service.close()
         engine.close()
 
 

@@ -25,7 +25,7 @@ from app.events import EventKind
 from backends.client import EngineClient
 from tests.unit.app.test_template_limits import HOSTILE, SORT_LOOP
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.llama
 
 ROOT = Path(__file__).resolve().parents[2]
 GB = 1024**3

@@ -11,6 +11,9 @@ never sends ``X-Xet-*`` headers). It serves the routes the library uses:
   ``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length`` and ``Range`` support (optionally
   via a 302 to a CDN-like path, as the real hub does for LFS files).
 
+:func:`serving_hub` starts one and points the client at it; :func:`isolate_hf_client` first
+keeps this machine's token and cache out of the test (the ``hub`` fixture does both).
+
 Knobs for failures: :attr:`HubServer.drop_after` (close the connection after N body bytes,
 once per entry), :attr:`HubServer.corrupt` (flip a byte of a file), :attr:`HubServer.gated`
 (403 GatedRepo), a per-repo ``token``
@@ -21,18 +24,21 @@ once per entry), :attr:`HubServer.corrupt` (flip a byte of a file), :attr:`HubSe
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+import pytest
 
 SEND_CHUNK = 1024 * 1024
 _HASHES: dict[tuple[str, int, int], str] = {}
@@ -445,6 +451,29 @@ class _Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+def isolate_hf_client(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No Hugging Face token, cache, offline switch or home folder of this machine reaches the
+    test, and no Xet transfer (the loopback hub speaks plain HTTP)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+
+
+@contextlib.contextmanager
+def serving_hub(
+    monkeypatch: pytest.MonkeyPatch, *, redirect_lfs: bool = False
+) -> Iterator[HubServer]:
+    """A started :class:`HubServer` with ``HF_ENDPOINT`` pointing at it until the block ends."""
+    with HubServer(redirect_lfs=redirect_lfs) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
+        yield server
 
 
 def make_split_parts(source: Path, folder: Path, base: str, count: int) -> list[Path]:

@@ -18,15 +18,12 @@ import pytest
 
 from app.engine import LoadParams
 from app.events import EventKind, ReasoningState
-from app.server.app import create_app
 from app.server.history import ApiHistory
-from app.server.runner import ServerThread
-from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
 from app.server.testing import FakeEngineClient, Script, loaded_fake
 from app.store import Message, MessageStatus, Role, Store, open_store
+from tests.support.served_api import KEY, serve_fake
 
-KEY = "test-key"
 SYSTEM = {"role": "system", "content": "Be brief."}
 
 
@@ -34,29 +31,15 @@ SYSTEM = {"role": "system", "content": "Be brief."}
 def serve(
     fake: FakeEngineClient | None = None, *, save: bool = True
 ) -> Iterator[tuple[openai.OpenAI, str, FakeEngineClient]]:
-    fake = fake or loaded_fake()
-    service = EngineService(LoadParams("/models/fake-model.gguf"), client=fake)
     history = ApiHistory(open_store)
-    app = create_app(
-        service,
-        api_key=KEY,
-        cors_origins=None,
-        queue_limit=8,
-        max_body_bytes=64 * 1024,
-        trusted_hosts=LOOPBACK_HOSTS,
-        save_history=save,
-        on_completion=history,
-    )
-    with ServerThread(app) as server:
-        client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0)
-        try:
-            yield client, server.url, fake
-        finally:
-            client.close()
-            if fake.hold is not None:
-                fake.hold.set()
-            service.close()
-            history.close()
+    try:
+        with (
+            serve_fake(fake, save_history=save, on_completion=history) as served,
+            served.client() as client,
+        ):
+            yield client, served.url, served.fake
+    finally:
+        history.close()
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 5.0) -> Any:

@@ -6,13 +6,11 @@ Fast (no model); the same behaviours against the real SmolLM2 engine are in
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -22,70 +20,12 @@ import pytest
 from app.engine import LoadParams
 from app.server.app import create_app
 from app.server.hooks import CompletedExchange
-from app.server.runner import ServerThread
-from app.server.security import LOOPBACK_HOSTS
 from app.server.service import EngineService
-from app.server.testing import FakeEngineClient, loaded_fake
+from app.server.testing import loaded_fake
+from tests.support.served_api import KEY, Served, serve_fake
 
-KEY = "test-key"
 USER = [{"role": "user", "content": "hello there"}]
 AUTH = {"Authorization": f"Bearer {KEY}"}
-
-
-@dataclass
-class Served:
-    url: str
-    service: EngineService
-    fake: FakeEngineClient
-
-    def client(self, key: str | None = KEY, **kwargs: Any) -> openai.OpenAI:
-        return openai.OpenAI(
-            base_url=self.url + "/v1", api_key=key or "none", max_retries=0, **kwargs
-        )
-
-    def post(
-        self, body: Any, *, headers: dict[str, str] | None = None, **kwargs: Any
-    ) -> httpx.Response:
-        content = body if isinstance(body, bytes) else json.dumps(body).encode()
-        h = {"content-type": "application/json", **AUTH, **(headers or {})}
-        return httpx.post(self.url + "/v1/chat/completions", content=content, headers=h, **kwargs)
-
-    def wait_idle(self, timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.service.busy or self.service.queued:
-            assert time.monotonic() < deadline, "the engine stayed busy"
-            time.sleep(0.01)
-
-
-@contextlib.contextmanager
-def serve(
-    fake: FakeEngineClient | None = None, *, api_key: str | None = KEY, **app_kwargs: Any
-) -> Iterator[Served]:
-    fake = fake or loaded_fake()
-    service = EngineService(LoadParams("/models/fake-model.gguf"), client=fake)
-    options: dict[str, Any] = {
-        "cors_origins": None,
-        "queue_limit": 8,
-        "max_body_bytes": 64 * 1024,
-        "trusted_hosts": LOOPBACK_HOSTS,
-    }
-    options.update(app_kwargs)
-    app = create_app(service, api_key=api_key, **options)
-    server = ServerThread(app)
-    server.start()
-    try:
-        yield Served(server.url, service, fake)
-    finally:
-        if fake.hold is not None:
-            fake.hold.set()
-        server.stop()
-        service.close()
-
-
-@pytest.fixture
-def served() -> Iterator[Served]:
-    with serve() as s:
-        yield s
 
 
 def assert_openai_error(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -186,7 +126,7 @@ def test_an_unknown_model_is_404_model_not_found(served: Served, stream: bool) -
 
 
 def test_the_served_model_answers_to_its_documented_aliases() -> None:
-    with serve(model_aliases=["library/fake-model-q4"]) as s, s.client() as client:
+    with serve_fake(model_aliases=["library/fake-model-q4"]) as s, s.client() as client:
         for name in ("fake-model", "fake-model.gguf", "library/fake-model-q4"):
             answer = client.chat.completions.create(model=name, messages=USER)
             assert answer.choices[0].message.content == "You said: hello there"
@@ -215,7 +155,7 @@ def test_missing_or_wrong_key_is_401(served: Served) -> None:
 
 
 def test_no_key_configured_means_open_on_loopback() -> None:
-    with serve(api_key=None) as s, s.client(key="whatever") as client:
+    with serve_fake(api_key=None) as s, s.client(key="whatever") as client:
         assert (
             client.chat.completions.create(model="fake-model", messages=USER)
             .choices[0]
@@ -238,7 +178,7 @@ def test_no_cors_unless_configured(served: Served) -> None:
         not in httpx.get(served.url + "/health", headers=origin).headers
     )
     assert httpx.options(served.url + "/v1/chat/completions", headers=preflight).status_code >= 400
-    with serve(cors_origins=["http://localhost:3000"]) as s:
+    with serve_fake(cors_origins=["http://localhost:3000"]) as s:
         ok = httpx.options(
             s.url + "/v1/chat/completions",
             headers={**preflight, "Access-Control-Request-Headers": "authorization,content-type"},
@@ -309,7 +249,7 @@ def test_unknown_paths_and_methods_have_openai_errors(served: Served) -> None:
 def test_prompt_too_long_is_400() -> None:
     fake = loaded_fake()
     fake.fail_with = "The message is too long for the context window: the prompt needs 9000 tokens"
-    with serve(fake) as s:
+    with serve_fake(fake) as s:
         error = assert_openai_error(s.post({"messages": USER}), 400)
         assert error["code"] == "context_length_exceeded"
         streamed = assert_openai_error(s.post({"messages": USER, "stream": True}), 400)
@@ -322,7 +262,7 @@ def test_prompt_too_long_is_400() -> None:
 def test_client_disconnect_mid_stream_cancels_the_generation() -> None:
     fake = loaded_fake(token_delay=0.01)
     long = [{"role": "user", "content": "word " * 500}]
-    with serve(fake) as s:
+    with serve_fake(fake) as s:
         with httpx.stream(
             "POST",
             s.url + "/v1/chat/completions",
@@ -350,7 +290,7 @@ def test_client_disconnect_mid_stream_cancels_the_generation() -> None:
 def test_client_that_gives_up_while_waiting_is_dropped_from_the_line() -> None:
     fake = loaded_fake()
     fake.hold = threading.Event()
-    with serve(fake) as s:
+    with serve_fake(fake) as s:
         with ThreadPoolExecutor(2) as pool:
             first = pool.submit(
                 s.post, {"messages": [{"role": "user", "content": "first"}]}, timeout=10
@@ -371,7 +311,7 @@ def test_client_that_gives_up_while_waiting_is_dropped_from_the_line() -> None:
 def test_queue_limit_gives_429() -> None:
     fake = loaded_fake()
     fake.hold = threading.Event()
-    with serve(fake, queue_limit=1) as s, ThreadPoolExecutor(2) as pool:
+    with serve_fake(fake, queue_limit=1) as s, ThreadPoolExecutor(2) as pool:
         running = pool.submit(s.post, {"messages": USER}, timeout=10)
         while not s.service.busy:
             time.sleep(0.01)
@@ -390,7 +330,7 @@ def test_queue_limit_gives_429() -> None:
 
 def test_twenty_concurrent_clients_all_complete() -> None:
     fake = loaded_fake(token_delay=0.001)
-    with serve(fake, queue_limit=32) as s:
+    with serve_fake(fake, queue_limit=32) as s:
 
         def one(i: int) -> str:
             with s.client() as client:
@@ -411,7 +351,7 @@ def test_twenty_concurrent_clients_all_complete() -> None:
 def test_engine_crash_is_503_then_recovers() -> None:
     fake = loaded_fake()
     fake.crash_after = 2
-    with serve(fake) as s, s.client() as client:
+    with serve_fake(fake) as s, s.client() as client:
         with pytest.raises(openai.InternalServerError) as err:
             client.chat.completions.create(model="fake-model", messages=USER)
         assert err.value.status_code == 503
@@ -425,7 +365,7 @@ def test_engine_crash_is_503_then_recovers() -> None:
 def test_engine_crash_mid_stream_is_an_error_event() -> None:
     fake = loaded_fake()
     fake.crash_after = 6  # after the reasoning and one answer token
-    with serve(fake) as s, s.client() as client:
+    with serve_fake(fake) as s, s.client() as client:
         received = ""
         with pytest.raises(openai.APIError) as err:
             for chunk in client.chat.completions.create(
@@ -443,7 +383,7 @@ def test_the_openai_client_retries_a_crash_by_itself() -> None:
     fake = loaded_fake()
     fake.crash_after = 0
     with (
-        serve(fake) as s,
+        serve_fake(fake) as s,
         openai.OpenAI(base_url=s.url + "/v1", api_key=KEY, max_retries=2) as client,
     ):
         answer = client.chat.completions.create(model="fake-model", messages=USER)
@@ -455,7 +395,7 @@ def test_the_openai_client_retries_a_crash_by_itself() -> None:
 
 def test_history_hook_gets_each_exchange_when_enabled() -> None:
     saved: list[CompletedExchange] = []
-    with serve(save_history=True, on_completion=saved.append) as s, s.client() as client:
+    with serve_fake(save_history=True, on_completion=saved.append) as s, s.client() as client:
         client.chat.completions.create(model="fake-model", messages=USER)
         list(client.chat.completions.create(model="fake-model", messages=USER, stream=True))
     assert [e.streamed for e in saved] == [False, True]
@@ -468,14 +408,14 @@ def test_history_hook_gets_each_exchange_when_enabled() -> None:
 
 def test_history_hook_is_off_by_default_and_its_failures_stay_inside() -> None:
     calls: list[CompletedExchange] = []
-    with serve(on_completion=calls.append) as s, s.client() as client:
+    with serve_fake(on_completion=calls.append) as s, s.client() as client:
         client.chat.completions.create(model="fake-model", messages=USER)
     assert calls == []
 
     def broken(exchange: CompletedExchange) -> None:
         raise OSError("disk full")
 
-    with serve(save_history=True, on_completion=broken) as s, s.client() as client:
+    with serve_fake(save_history=True, on_completion=broken) as s, s.client() as client:
         assert (
             client.chat.completions.create(model="fake-model", messages=USER)
             .choices[0]

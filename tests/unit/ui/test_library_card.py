@@ -4,13 +4,10 @@ to do, without offering a download to resume."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
-from huggingface_hub import constants
 
 from app.library.fit import GIB, MachineMemory
 from tests.support.hub_server import HubServer, gguf_bytes, llama_like_metadata
@@ -22,15 +19,9 @@ SMALL = MachineMemory(total_ram=8 * GIB, available_ram=6 * GIB)
 
 
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[HubServer]:
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
-    with HubServer() as server:
-        monkeypatch.setenv("HF_ENDPOINT", server.endpoint)
-        server.add_repo(REPO, {"Tiny-Q4_K_M.gguf": gguf_bytes(llama_like_metadata("Tiny"))})
-        yield server
+def hub(hub: HubServer) -> HubServer:
+    hub.add_repo(REPO, {"Tiny-Q4_K_M.gguf": gguf_bytes(llama_like_metadata("Tiny"))})
+    return hub
 
 
 @pytest.fixture

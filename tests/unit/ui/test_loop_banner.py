@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from app.events import Event, EventKind, InjectReason, ReasoningState
+from tests.support.window import window_open
 from ui.message_view import MessageWidget, TraceWidget
 from ui.window import MainWindow, _Active
 
@@ -63,12 +64,9 @@ def test_answer_now_ending_keeps_its_own_note(qtbot) -> None:  # type: ignore[no
 
 @pytest.fixture
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w._active = None
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        yield w
+        w._active = None
 
 
 def streaming(w: MainWindow, rid: int) -> MessageWidget:

@@ -13,6 +13,7 @@ import pytest
 
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
 from app.store.domain import InjectedSpan, Message, MessageStatus, Role
+from tests.support.window import window_open
 from ui.conversation_view import message_widget
 from ui.library_compare import CompareColumn, compare_message
 from ui.message_view import MessageWidget, TraceWidget
@@ -65,12 +66,9 @@ def test_trace_header_and_meter_follow_each_piece(qtbot) -> None:  # type: ignor
 
 @pytest.fixture
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow()
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    w._active = None
-    w.close()
+    with window_open(qtbot, first_run=True) as w:
+        yield w
+        w._active = None
 
 
 def test_window_counts_tokens_and_the_meter_reads_the_budget_when_it_closes(

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 
 from app.events import Event, EventKind, FinishReason, done_event
 from app.store import Store, open_store
-from ui.window import MainWindow
+from tests.support.window import open_window
 
 
 def answer(store: Store, conversation_id: int, text: str) -> int:
@@ -28,9 +28,7 @@ def test_delete_buttons_remove_messages(qtbot, ponder_home: Path) -> None:  # ty
     first = answer(store, conv.id, "4")
     store.add_user_message(conv.id, "And 3 + 3?")
     answer(store, conv.id, "6")
-    w = MainWindow(store=store, first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot, store=store)
     w.open_conversation(conv.id)
     qtbot.waitUntil(lambda: len(w.view.widgets) == 4, timeout=10_000)
     assert [m.role for m in w.view.widgets] == ["user", "assistant", "user", "assistant"]

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QLabel
 from app.paths import database_path
 from app.store import open_store
 from tests.support.read_only import read_only
+from tests.support.window import open_window
 from ui.window import MainWindow
 
 
@@ -24,9 +25,7 @@ def _saved_history() -> Path:
 
 
 def _open_window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot)
     qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
     return w
 

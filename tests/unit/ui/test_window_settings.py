@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt
 
 from app.engine import ModelInfo
 from app.settings import settings_path
+from tests.support.window import window_open
 from ui.window import MainWindow
 
 # What the model bar shows once a model is loaded (a long line: name, family, context...).
@@ -39,13 +40,9 @@ INFO = ModelInfo(
 
 @pytest.fixture
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.resize(1200, 800)
-    w.show()
-    qtbot.waitExposed(w)
-    yield w
-    w.close()
+    with window_open(qtbot, size=(1200, 800)) as w:
+        qtbot.waitExposed(w)
+        yield w
 
 
 def open_settings(qtbot, w: MainWindow) -> None:  # type: ignore[no-untyped-def]

@@ -13,8 +13,8 @@ from PySide6.QtCore import Qt
 
 from app.events import Event, EventKind, FinishReason, done_event
 from app.store import Store, open_store
+from tests.support.window import open_window
 from ui.library_compare import pick_pair
-from ui.window import MainWindow
 
 
 def answer(store: Store, conversation_id: int, text: str, parent: int | None = None) -> int:
@@ -47,9 +47,7 @@ def test_side_by_side_only_for_answers_with_another_version(qtbot, ponder_home: 
     other = store.create_conversation()
     store.add_user_message(other.id, "Alone?")
     answer(store, other.id, "Yes.")
-    w = MainWindow(store=store, first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot, store=store)
 
     w.open_conversation(other.id)
     qtbot.waitUntil(lambda: len(w.view.widgets) == 2, timeout=10_000)

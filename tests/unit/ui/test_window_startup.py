@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -13,6 +12,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from app.paths import database_path
 from app.store import open_store
+from tests.support.window import open_window
 from ui.conversation_list import IdRole
 from ui.window import MainWindow
 
@@ -33,19 +33,8 @@ def close(w: MainWindow) -> None:
     w.deleteLater()
 
 
-@pytest.fixture
-def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
-    yield w
-    close(w)
-
-
 def test_history_fills_in_and_the_store_opens_behind_it(qtbot, history: list[int]) -> None:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot)
     qtbot.waitUntil(lambda: w.list_model.rowCount() == 3, timeout=10_000)
     titles = [w.list_model.index(r).data() for r in range(3)]
     assert titles == ["Question 2", "Question 1", "Question 0"]  # newest first
@@ -57,8 +46,7 @@ def test_history_fills_in_and_the_store_opens_behind_it(qtbot, history: list[int
 
 
 def test_using_the_store_at_once_waits_for_it(qtbot, history: list[int]) -> None:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
+    w = open_window(qtbot, show=False)
     # Before any event is processed: the store is still opening on its thread.
     conv = w.store.create_conversation()
     assert conv.id not in history
@@ -81,9 +69,7 @@ def test_a_damaged_database_is_set_aside_with_a_warning(
     database_path().write_bytes(b"SQLite format 3\x00" + b"\xff" * 8000)
     warned: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: warned.append(text))
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot)
     qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
     assert warned and "new, empty history" in warned[0]
     assert w.list_model.rowCount() == 0
@@ -92,9 +78,7 @@ def test_a_damaged_database_is_set_aside_with_a_warning(
 
 
 def test_clicking_a_conversation_reads_it_off_the_gui_thread(qtbot, history: list[int]) -> None:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot)
     qtbot.waitUntil(lambda: w.list_model.rowCount() == 3 and w._store is not None, timeout=10_000)
     w.open_conversation(history[0])
     w.open_conversation(history[1])  # clicked again before the first read came back
@@ -113,9 +97,7 @@ def test_clicking_a_conversation_reads_it_off_the_gui_thread(qtbot, history: lis
 def test_search_runs_off_the_gui_thread_and_shows_the_newest_query(
     qtbot, history: list[int]
 ) -> None:  # type: ignore[no-untyped-def]
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
-    w.show()
+    w = open_window(qtbot)
     w.search_box.setText("Question")
     w.search_box.setText("Question 2")
     qtbot.waitUntil(lambda: w.list_view.model() is w.search_model, timeout=10_000)
@@ -131,8 +113,7 @@ def test_search_runs_off_the_gui_thread_and_shows_the_newest_query(
 def test_history_jobs_before_the_store_opens_wait_off_the_gui_thread(  # type: ignore[no-untyped-def]
     qtbot, history: list[int]
 ) -> None:
-    w = MainWindow(first_run=False)
-    qtbot.addWidget(w)
+    w = open_window(qtbot, show=False)
     w.refresh_conversations()
     w.search_box.setText("Question 1")
     w._run_search()
