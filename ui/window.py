@@ -38,6 +38,7 @@ from app.request import GenerationRequest, LoopPolicy
 from app.settings import Settings, load_settings, save_settings
 from app.store.domain import GenerationSettings, Message, ModelRef, SearchHit
 from app.store.errors import DatabaseUnusableError
+from app.store.turn import start_turn
 from ui.bridge import EngineBridge
 from ui.composer import Composer
 from ui.context_note import context_note
@@ -785,15 +786,16 @@ class MainWindow(QMainWindow):
         cid, model, settings = self.conversation_id, self._model_ref(), self._generation_settings()
 
         def prepare(store: Store) -> tuple[int, Message, list[ChatMessage], AnswerRecorder]:
-            conv_id = cid
-            if conv_id is None:
-                conv = store.create_conversation(
-                    model=model, system_prompt=system, settings=settings
-                )
-                conv_id = conv.id
-            user = store.add_user_message(conv_id, text)
-            history = store.chat_history(conv_id)
-            return conv_id, user, history, store.start_answer(conv_id, model=model)
+            turn = start_turn(
+                store,
+                text,
+                conversation_id=cid,
+                model=model,
+                system_prompt=system,
+                settings=settings,
+            )
+            history = store.chat_history(turn.conversation_id)[:-1]  # not the answer to come
+            return turn.conversation_id, turn.question, history, turn.recorder
 
         def ready(result: tuple[int, Message, list[ChatMessage], AnswerRecorder]) -> None:
             self._preparing = False
