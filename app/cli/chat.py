@@ -309,8 +309,15 @@ class InterruptHandler:
             self.stream.cancel()
 
 
-def run_turn(client: Any, request: GenerationRequest, emit: Callable[[Event], None]) -> TurnResult:
-    result = TurnResult()
+def run_turn(
+    client: Any,
+    request: GenerationRequest,
+    emit: Callable[[Event], None],
+    answer: Answer | None = None,
+) -> TurnResult:
+    """Stream one answer: each event is folded into ``answer`` (a fresh one by default),
+    then handed to ``emit``."""
+    result = TurnResult(answer if answer is not None else Answer())
     with InterruptHandler() as interrupts:
         stream = client.generate(request)
         interrupts.stream = stream
@@ -418,11 +425,16 @@ class History:
         self.conversation_id = turn.conversation_id
         self.recorder = turn.recorder
 
-    def apply(self, event: Event) -> None:
+    def answer(self) -> Answer:
+        """What the answer being saved folds into (a fresh one when nothing is saved)."""
+        return self.recorder.answer if self.recorder is not None else Answer()
+
+    def update(self, event: Event) -> None:
+        """Save :meth:`answer` as it stands after ``event`` (when a write is due)."""
         if self.recorder is None:
             return
         try:
-            self.recorder.apply(event)
+            self.recorder.update(event)
         except PonderError as err:
             self._disable(err)
 
@@ -527,14 +539,14 @@ def chat_turn(
     cid = history.conversation_id if history.saving else None
 
     def emit_and_save(event: Event) -> None:
-        history.apply(event)
+        history.update(event)
         if event.kind is EventKind.DONE and cid is not None:
             event = Event(
                 event.kind, event.request_id, event.text, {**event.data, "conversation_id": cid}
             )
         emit(event)
 
-    result = run_turn(client, request, emit_and_save)
+    result = run_turn(client, request, emit_and_save, history.answer())
     history.end(cancelled=result.answer.finish_reason is FinishReason.CANCELLED)
     if not result.error:
         history.messages = [

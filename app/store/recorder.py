@@ -139,6 +139,17 @@ class AnswerRecorder:
         if self.finished or event.kind not in _SAVED_KINDS:
             return
         self.answer.add(event)
+        self.update(event)
+
+    def update(self, event: Event) -> None:
+        """Write what :attr:`answer` holds if a flush is due or ``event`` ended it: for a
+        caller that adds the events to :attr:`answer` itself (one fold for showing and saving).
+
+        Raises:
+            StorageError: the write failed; the answer is kept.
+        """
+        if self.finished or event.kind not in _SAVED_KINDS:
+            return
         if self.answer.finished:
             reason = self.answer.finish_reason or FinishReason.STOP
             self.status = _END_STATUS.get(reason, MessageStatus.COMPLETE)

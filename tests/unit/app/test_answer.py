@@ -328,11 +328,17 @@ def _saved_as_folded(store: Store, message_id: int, fold: Answer) -> None:
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(events=streams())
-def test_the_saved_message_agrees_with_the_fold(store: Store, events: list[Event]) -> None:
+@given(events=streams(), shared=st.booleans())
+def test_the_saved_message_agrees_with_the_fold(
+    store: Store, events: list[Event], shared: bool
+) -> None:
     turn = start_turn(store, "Why is the sea blue?")
     for event in events:
-        turn.recorder.apply(event)
+        if shared:  # as ponder chat does: it folds, the recorder saves what the fold holds
+            turn.recorder.answer.add(event)
+            turn.recorder.update(event)
+        else:
+            turn.recorder.apply(event)
     turn.recorder.finish()
     fold = Answer.of(events)
     _saved_as_folded(store, turn.recorder.message_id, fold)
