@@ -230,7 +230,7 @@ class EngineClient:
         """Load a model, raising :class:`EngineError` on failure."""
         for event in self.load(params):
             if event.kind is EventKind.ERROR:
-                if event.data.get("crashed"):
+                if event.failure is not None and event.failure.crashed:
                     raise EngineCrashedError(event.text)
                 raise EngineError(event.text)
         assert self.info is not None

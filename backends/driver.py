@@ -33,10 +33,15 @@ from app.events import (
     EventKind,
     FinishReason,
     InjectReason,
+    LoopReport,
     ReasoningState,
     Stats,
+    Truncation,
     done_event,
     error_event,
+    injected_event,
+    loop_event,
+    truncated_event,
 )
 from app.families import Family
 from app.loop_guard import LoopGuard, LoopHit
@@ -230,14 +235,9 @@ class Generation:
         self._splitter = ReasoningSplitter(self._fmt, prefilled=prefilled)
         prompt_tokens = self._model.tokenize(prompt)
         if plan.dropped_messages:
-            yield Event(
-                EventKind.CONTEXT_TRUNCATED,
+            yield truncated_event(
                 self._rid,
-                data={
-                    "dropped_messages": plan.dropped_messages,
-                    "prompt_tokens": len(prompt_tokens),
-                    "n_ctx": self._model.n_ctx,
-                },
+                Truncation(plan.dropped_messages, len(prompt_tokens), self._model.n_ctx),
             )
         for warning in plan.warnings:
             yield Event(EventKind.WARNING, self._rid, warning)
@@ -366,17 +366,8 @@ class Generation:
         self._guard = None
         policy = self._request.thinking.on_loop
         self._loop_answer = policy is LoopPolicy.ANSWER
-        return Event(
-            EventKind.REASONING_LOOP,
-            self._rid,
-            hit.passage,
-            {
-                "repeats": hit.repeats,
-                "period_words": hit.period_words,
-                "reasoning_tokens": self._reasoning_tokens,
-                "policy": policy.value,
-            },
-        )
+        report = LoopReport(hit.repeats, hit.period_words, self._reasoning_tokens, policy)
+        return loop_event(self._rid, hit.passage, report)
 
     def _maybe_wait(self, close_offset: int) -> _Restart | None:
         """Think longer: the model closed its reasoning too early → drop the tag, add "Wait"."""
@@ -407,11 +398,8 @@ class Generation:
         self._splitter.feed(injected)
         self._splitter_base = self._raw_len - len(injected)
         tokens = self._model.tokenize(leftover + injected)
-        event = Event(
-            EventKind.INJECTED,
-            self._rid,
-            injected,
-            {"reason": InjectReason.THINK_LONGER.value, "reasoning_tokens": self._reasoning_tokens},
+        event = injected_event(
+            self._rid, injected, InjectReason.THINK_LONGER, self._reasoning_tokens
         )
         return _Restart(tokens, event)
 
@@ -442,12 +430,7 @@ class Generation:
         self._append_raw(message + self._fmt.forced_close)
         self._splitter.force_close()
         tokens = self._model.tokenize(message + self._fmt.forced_close)
-        event = Event(
-            EventKind.INJECTED,
-            self._rid,
-            message,
-            {"reason": reason.value, "reasoning_tokens": self._reasoning_tokens},
-        )
+        event = injected_event(self._rid, message, reason, self._reasoning_tokens)
         return _Restart(tokens, event)
 
     def _stats(

@@ -24,7 +24,7 @@ from typing import Any
 
 from app.engine import Control, Engine, LoadParams
 from app.errors import PonderError
-from app.events import Event, EventKind, error_event
+from app.events import Event, EventKind, error_event, progress_event
 from app.request import GenerationRequest
 from backends.lifetime import watch_parent
 
@@ -167,7 +167,7 @@ def worker_main(
                     engine = None
 
                 def progress(value: float, rid: int = rid) -> None:
-                    out.put(Event(EventKind.LOAD_PROGRESS, rid, data={"fraction": value}))
+                    out.put(progress_event(rid, value))
 
                 engine = open_engine(cmd.params, progress)
                 out.put(Event(EventKind.LOADED, rid, data=engine.info.to_dict()))

@@ -21,8 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.answer import Answer  # noqa: E402
 from app.engine import LoadParams  # noqa: E402
-from app.events import EventKind  # noqa: E402
+from app.events import TEXT_KINDS  # noqa: E402
 from app.request import ChatMessage, GenerationRequest, Sampling  # noqa: E402
 from app.templates import ChatTemplate  # noqa: E402
 from backends.client import EngineClient  # noqa: E402
@@ -41,17 +42,17 @@ def ponder_round(client: EngineClient, n: int, tokens: int, seed: int) -> tuple[
     )
     t0 = time.perf_counter()
     first = last = 0.0
-    count = 0
+    answer = Answer()
     for event in client.generate(request):
-        if event.kind in (EventKind.REASONING, EventKind.CONTENT):
+        if event.kind in TEXT_KINDS:
             now = time.perf_counter()
             if not first:
                 first = now
             last = now
-        elif event.kind is EventKind.STATS and event.stats is not None:
-            count = event.stats.completion_tokens
-        elif event.kind is EventKind.ERROR:
-            raise SystemExit(f"ponder failed: {event.text}")
+        answer.add(event)
+    if answer.error is not None:
+        raise SystemExit(f"ponder failed: {answer.error}")
+    count = answer.stats.completion_tokens if answer.stats is not None else 0
     return (first - t0) * 1000.0, (count - 1) / (last - first), count
 
 

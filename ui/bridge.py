@@ -113,7 +113,7 @@ class EngineBridge(QObject):
                 now = time.monotonic()
                 if now - last_progress > 0.05:
                     last_progress = now
-                    fraction = float(event.data.get("fraction", 0.0))
+                    fraction = event.fraction
                     emit_from_thread(self, self.load_progressed, fraction)
             elif event.kind is EventKind.LOADED:
                 emit_from_thread(self, self.model_loaded, self._client.info)

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.display_names import distinct_names, path_display_name
 from app.engine import LoadParams, ModelInfo
-from app.events import Event, EventKind, Stats
+from app.events import Event, EventKind, FinishReason, Stats
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
 from app.request import ChatMessage, GenerationRequest
@@ -238,7 +238,7 @@ class CompareColumn(QWidget):
                 w.set_error(event.text)
                 self._finish()
             elif kind is EventKind.DONE:
-                if event.data.get("finish_reason") == "cancelled":
+                if event.finish_reason is FinishReason.CANCELLED:
                     w.set_error("Stopped.")
                 self._finish()
 

@@ -32,12 +32,13 @@ from PySide6.QtWidgets import (
 from app.display_names import path_display_name, ref_display_name
 from app.engine import LoadParams, ModelInfo
 from app.errors import PonderError, StorageError
-from app.events import Event, EventKind
+from app.events import Event, EventKind, FinishReason
 from app.families import get_family
-from app.request import GenerationRequest
+from app.request import GenerationRequest, LoopPolicy
 from app.settings import Settings, load_settings, save_settings
 from app.store.domain import GenerationSettings, Message, ModelRef, SearchHit
 from app.store.errors import DatabaseUnusableError
+from app.store.turn import start_turn
 from ui.bridge import EngineBridge
 from ui.composer import Composer
 from ui.context_note import context_note
@@ -785,15 +786,16 @@ class MainWindow(QMainWindow):
         cid, model, settings = self.conversation_id, self._model_ref(), self._generation_settings()
 
         def prepare(store: Store) -> tuple[int, Message, list[ChatMessage], AnswerRecorder]:
-            conv_id = cid
-            if conv_id is None:
-                conv = store.create_conversation(
-                    model=model, system_prompt=system, settings=settings
-                )
-                conv_id = conv.id
-            user = store.add_user_message(conv_id, text)
-            history = store.chat_history(conv_id)
-            return conv_id, user, history, store.start_answer(conv_id, model=model)
+            turn = start_turn(
+                store,
+                text,
+                conversation_id=cid,
+                model=model,
+                system_prompt=system,
+                settings=settings,
+            )
+            history = store.chat_history(turn.conversation_id)[:-1]  # not the answer to come
+            return turn.conversation_id, turn.question, history, turn.recorder
 
         def ready(result: tuple[int, Message, list[ChatMessage], AnswerRecorder]) -> None:
             self._preparing = False
@@ -908,19 +910,20 @@ class MainWindow(QMainWindow):
         w = active.widget
         kind = event.kind
         if kind is EventKind.INJECTED:
-            w.ensure_trace().append_injected(event.text, str(event.data.get("reason", "")))
-        elif kind is EventKind.CONTEXT_TRUNCATED:
-            n = event.data.get("dropped_messages", 0)
+            reason = event.inject_reason
+            w.ensure_trace().append_injected(event.text, reason.value if reason else "")
+        elif kind is EventKind.CONTEXT_TRUNCATED and event.truncation is not None:
+            n = event.truncation.dropped_messages
             self.statusBar().showMessage(
                 f"{n} earlier message(s) left out to fit the context window.", 8000
             )
-        elif kind is EventKind.REASONING_LOOP:
-            if event.data.get("policy") == "answer":  # the engine ends the reasoning itself
+        elif kind is EventKind.REASONING_LOOP and event.loop is not None:
+            if event.loop.policy is LoopPolicy.ANSWER:  # the engine ends the reasoning itself
                 self.statusBar().showMessage(
                     "The model was going in circles; it was asked to answer now.", 8000
                 )
             else:  # warn: the banner's Answer now → answer_now(), Keep thinking dismisses
-                w.ensure_trace().show_loop(event.text, int(event.data.get("repeats", 0)))
+                w.ensure_trace().show_loop(event.text, event.loop.repeats)
         elif kind is EventKind.WARNING:
             self.statusBar().showMessage(event.text, 8000)
         elif kind is EventKind.STATS and event.stats is not None:
@@ -934,13 +937,13 @@ class MainWindow(QMainWindow):
                 )
             w.set_stats(stats, ref_display_name(self._model_ref()))
         elif kind is EventKind.DONE:
-            if event.data.get("finish_reason") == "cancelled":
+            if event.finish_reason is FinishReason.CANCELLED:
                 w.set_error("Stopped.")
             self._finish(active)
         elif kind is EventKind.ERROR:
             w.set_error(event.text)
             self._finish(active)
-            if event.data.get("crashed"):
+            if event.failure is not None and event.failure.crashed:
                 self.model_bar.set_status("engine crashed — restarting…")
                 self.bridge.restart()
 

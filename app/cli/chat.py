@@ -12,10 +12,11 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
+from app.answer import Answer
 from app.cli.args import non_negative_int, positive_int
 from app.cli.chat_load import load_model, load_params
 from app.errors import ContextSizeError, PonderError
-from app.events import TEXT_KINDS, Event, EventKind, Stats, inject_label
+from app.events import TEXT_KINDS, Event, EventKind, FinishReason, LoopReport, Stats
 from app.request import (
     ChatMessage,
     Effort,
@@ -139,13 +140,33 @@ def request_from_args(args: argparse.Namespace, messages: list[ChatMessage]) -> 
 
 @dataclass
 class TurnResult:
-    reasoning: str = ""
-    content: str = ""
-    stats: Stats | None = None
-    error: str | None = None
-    finish_reason: str | None = None
+    """One answer in the terminal: the events as they came, and what they fold into.
+
+    Attributes:
+        answer: the answer folded from the events.
+        events: every event, in order.
+        terminated: SIGTERM arrived: the answer was stopped, then ponder exits.
+    """
+
+    answer: Answer = field(default_factory=Answer)
     events: list[Event] = field(default_factory=list)
-    terminated: bool = False  # SIGTERM arrived: the answer was stopped, then ponder exits
+    terminated: bool = False
+
+    @property
+    def reasoning(self) -> str:
+        return self.answer.reasoning
+
+    @property
+    def content(self) -> str:
+        return self.answer.content
+
+    @property
+    def stats(self) -> Stats | None:
+        return self.answer.stats
+
+    @property
+    def error(self) -> str | None:
+        return self.answer.error
 
 
 class HumanPrinter:
@@ -179,15 +200,16 @@ class HumanPrinter:
                 self._in_reasoning = True
             self.out.write(self._style(event.text, DIM))
         elif kind is EventKind.INJECTED:
-            reason = str(event.data.get("reason", ""))
-            self.out.write(self._style(f" [{inject_label(reason)}]{event.text}", ITALIC))
+            reason = event.inject_reason
+            label = reason.label if reason else ""
+            self.out.write(self._style(f" [{label}]{event.text}", ITALIC))
         elif kind is EventKind.CONTENT:
             if self._in_reasoning:
                 self.out.write("\n\n")
                 self._in_reasoning = False
             self.out.write(self._shown(event.text))
-        elif kind is EventKind.CONTEXT_TRUNCATED:
-            n = event.data.get("dropped_messages", 0)
+        elif kind is EventKind.CONTEXT_TRUNCATED and event.truncation is not None:
+            n = event.truncation.dropped_messages
             self.err.write(f"note: {n} earlier message(s) left out to fit the context window\n")
         elif kind is EventKind.REASONING_LOOP:
             if self.color and self._in_reasoning:  # on a terminal: not mid-line of the trace
@@ -208,9 +230,10 @@ def loop_warning(event: Event) -> str:
     passage = " ".join(event.text.split())
     if len(passage) > 100:
         passage = passage[:99] + "…"
-    times = event.data.get("repeats")
+    report = event.loop or LoopReport()
+    times = report.repeats
     said = f" (said {times} times: \u201c{passage}\u201d)" if times else ""
-    if event.data.get("policy") == "answer":
+    if report.policy is LoopPolicy.ANSWER:
         action = "asking it to answer now"
     else:
         action = "Ctrl+C = answer now" if sys.stdin.isatty() else "--on-loop answer ends it"
@@ -284,26 +307,24 @@ class InterruptHandler:
             self.stream.cancel()
 
 
-def run_turn(client: Any, request: GenerationRequest, emit: Callable[[Event], None]) -> TurnResult:
-    result = TurnResult()
+def run_turn(
+    client: Any,
+    request: GenerationRequest,
+    emit: Callable[[Event], None],
+    answer: Answer | None = None,
+) -> TurnResult:
+    """Stream one answer: each event is folded into ``answer`` (a fresh one by default),
+    then handed to ``emit``."""
+    result = TurnResult(answer if answer is not None else Answer())
     with InterruptHandler() as interrupts:
         stream = client.generate(request)
         interrupts.stream = stream
         for event in stream:
             if event.kind is EventKind.REASONING:
                 interrupts.thinking = True
-                result.reasoning += event.text
-            elif event.kind is EventKind.CONTENT:
+            elif event.kind in (EventKind.CONTENT, EventKind.INJECTED):
                 interrupts.thinking = False
-                result.content += event.text
-            elif event.kind is EventKind.INJECTED:
-                interrupts.thinking = False
-            elif event.kind is EventKind.STATS:
-                result.stats = event.stats
-            elif event.kind is EventKind.DONE:
-                result.finish_reason = str(event.data.get("finish_reason"))
-            elif event.kind is EventKind.ERROR:
-                result.error = event.text
+            result.answer.add(event)
             result.events.append(event)
             emit(event)
     result.terminated = interrupts.terminated
@@ -385,22 +406,33 @@ class History:
     def begin(self, text: str, settings: Any) -> None:
         if self.store is None:
             return
+        from app.store import start_turn
+
         try:
-            if self.conversation_id is None:
-                conv = self.store.create_conversation(
-                    model=self._model, system_prompt=self.system, settings=settings
-                )
-                self.conversation_id = conv.id
-            self.store.add_user_message(self.conversation_id, text)
-            self.recorder = self.store.start_answer(self.conversation_id, model=self._model)
+            turn = start_turn(
+                self.store,
+                text,
+                conversation_id=self.conversation_id,
+                model=self._model,
+                system_prompt=self.system,
+                settings=settings,
+            )
         except PonderError as err:
             self._disable(err)
+            return
+        self.conversation_id = turn.conversation_id
+        self.recorder = turn.recorder
 
-    def apply(self, event: Event) -> None:
+    def answer(self) -> Answer:
+        """What the answer being saved folds into (a fresh one when nothing is saved)."""
+        return self.recorder.answer if self.recorder is not None else Answer()
+
+    def update(self, event: Event) -> None:
+        """Save :meth:`answer` as it stands after ``event`` (when a write is due)."""
         if self.recorder is None:
             return
         try:
-            self.recorder.apply(event)
+            self.recorder.update(event)
         except PonderError as err:
             self._disable(err)
 
@@ -505,15 +537,15 @@ def chat_turn(
     cid = history.conversation_id if history.saving else None
 
     def emit_and_save(event: Event) -> None:
-        history.apply(event)
+        history.update(event)
         if event.kind is EventKind.DONE and cid is not None:
             event = Event(
                 event.kind, event.request_id, event.text, {**event.data, "conversation_id": cid}
             )
         emit(event)
 
-    result = run_turn(client, request, emit_and_save)
-    history.end(cancelled=result.finish_reason == "cancelled")
+    result = run_turn(client, request, emit_and_save, history.answer())
+    history.end(cancelled=result.answer.finish_reason is FinishReason.CANCELLED)
     if not result.error:
         history.messages = [
             *messages,

@@ -48,7 +48,7 @@ def load_model(client: Any, params: Any, json_mode: bool) -> None:
     show_progress = not json_mode and sys.stderr.isatty()
     for event in client.load(params):
         if event.kind is EventKind.LOAD_PROGRESS and show_progress:
-            frac = float(event.data.get("fraction", 0.0))
+            frac = event.fraction
             sys.stderr.write(f"\rloading {label} {frac * 100:3.0f}%")
             sys.stderr.flush()
         elif event.kind is EventKind.ERROR:

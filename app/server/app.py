@@ -41,8 +41,8 @@ from app.server.errors import (
     RATE_LIMIT,
     SERVER_ERROR,
     ApiError,
-    engine_error,
     error_response,
+    event_error,
 )
 from app.server.hooks import CompletedExchange, OnCompletion
 from app.server.openai_format import (
@@ -117,7 +117,6 @@ class _Chat:
         self.translator = Translator(stop_sequences(body))
         self.bridge = _EventBridge()
         self.job: Job | None = None
-        self.events: list[Event] = []  # kept for the history hook only
         self._running = running
 
     def submit(self, queue_limit: int) -> None:
@@ -145,8 +144,6 @@ class _Chat:
             self.job.cancel()
 
     def feed(self, event: Event) -> tuple[str, str]:
-        if self.hook is not None:
-            self.events.append(event)
         reasoning, content = self.translator.feed(event)
         if self.translator.stopped:
             self.cancel()  # a stop sequence matched: the engine can stop now
@@ -162,16 +159,13 @@ class _Chat:
             created=self.created,
             model=self.engine.model_id,
             request=self.generation,
-            reasoning=answer.reasoning,
-            content=answer.content,
-            stats=answer.stats,
+            answer=answer,
             # A stop sequence ends the answer as the model's own end would (the engine saw a
             # cancel).
             finish_reason=FinishReason.STOP
-            if answer.stop_hit
-            else answer.finish or FinishReason.STOP,
+            if self.translator.stop_hit
+            else answer.finish_reason or FinishReason.STOP,
             streamed=bool(self.body.stream),
-            events=tuple(self.events),
         )
         try:
             await anyio.to_thread.run_sync(self.hook, exchange)
@@ -188,13 +182,17 @@ class _Chat:
                     return Response(status_code=499)  # nobody is listening any more
                 self.feed(event)
                 if event.kind is EventKind.ERROR:
-                    raise engine_error(event.text, event.data)
+                    raise event_error(event)
                 if event.kind is EventKind.DONE:
                     break
         finally:
             self.cancel()  # the client went away (or the answer ended: a no-op)
         body = completion_body(
-            self.completion_id, self.created, self.engine.model_id, self.translator.answer
+            self.completion_id,
+            self.created,
+            self.engine.model_id,
+            self.translator.answer,
+            stop_hit=self.translator.stop_hit,
         )
         await self.completed()
         return JSONResponse(body)
@@ -207,7 +205,7 @@ class _Chat:
             self.cancel()
             return Response(status_code=499)
         if first.kind is EventKind.ERROR:
-            raise engine_error(first.text, first.data)
+            raise event_error(first)
         return StreamingResponse(
             self._chunks(first),
             media_type="text/event-stream",
@@ -227,14 +225,14 @@ class _Chat:
             event = first
             while True:
                 if event.kind is EventKind.ERROR:
-                    yield engine_error(event.text, event.data).sse()
+                    yield event_error(event).sse()
                     return
                 reasoning, content = self.feed(event)
                 if reasoning or content:
                     yield writer.delta(reasoning, content)
                 if event.kind is EventKind.DONE:
                     answer = self.translator.answer
-                    yield writer.finish(answer.finish_reason)
+                    yield writer.finish(self.translator.finish_reason)
                     if include_usage:
                         yield writer.usage(answer.stats)
                     yield SSE_DONE

@@ -13,6 +13,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from app.events import Event, Failure, error_event
+
 INVALID_REQUEST = "invalid_request_error"
 AUTHENTICATION = "authentication_error"
 RATE_LIMIT = "rate_limit_error"
@@ -67,14 +69,22 @@ def error_response(status: int, message: str, **fields: Any) -> JSONResponse:
 _CONTEXT_MARKERS = ("too long for the context window",)
 
 
-def engine_error(message: str, data: Mapping[str, Any]) -> ApiError:
-    """The HTTP error for an engine ERROR event.
+def event_error(event: Event) -> ApiError:
+    """The HTTP error for an engine ERROR event (see :func:`engine_error`)."""
+    return engine_error(event.text, event.failure or Failure())
+
+
+def engine_error(message: str, failure: Failure | Mapping[str, Any]) -> ApiError:
+    """The HTTP error for an engine error: its message and what went wrong (a
+    :class:`Failure`, or the ERROR event's payload as JSON fields).
 
     A crash (or an engine that could not be restarted) is a 503: the server recovers with a
     fresh worker, so the client may retry. A prompt that does not fit the context window is
     the client's to fix (400). Anything else the engine reports is a 500.
     """
-    if data.get("crashed"):
+    if not isinstance(failure, Failure):
+        failure = error_event(0, message, **failure).failure or Failure()
+    if failure.crashed:
         return ApiError(
             503,
             f"The engine stopped while answering ({message}); it is being restarted. "
@@ -83,7 +93,7 @@ def engine_error(message: str, data: Mapping[str, Any]) -> ApiError:
             code="engine_unavailable",
             headers={"Retry-After": "1"},
         )
-    if data.get("shutdown"):
+    if failure.shutdown:
         return ApiError(
             503, "The server is shutting down.", type=SERVER_ERROR, code="shutting_down"
         )

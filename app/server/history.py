@@ -5,7 +5,8 @@ one conversation per API chat: when a request's earlier turns are exactly a conv
 saved (the same system prompt, the same user turns and the answers it gave), the new turn
 and its answer are added there; otherwise a new conversation is created with the earlier
 turns the client sent, then the new one. Answers are replayed from the engine's events, so
-the trace keeps where Ponder injected text and how the reasoning ended.
+the trace keeps where Ponder injected text and how the reasoning ended (the server folds
+them into an :class:`app.answer.Answer`, saved as it is).
 
 Runs in the server's worker threads (one lock); its failures are the server's to log.
 """
@@ -99,7 +100,7 @@ class ApiHistory:
             self._on_saved(conversation_id)
 
     def _save(self, store: Store, ex: CompletedExchange) -> int:
-        from app.store import MessageStatus, ModelRef
+        from app.store import MessageStatus, ModelRef, start_turn
 
         system, turns = split_request(ex.request.messages)
         if not turns or turns[-1].role != "user":
@@ -112,15 +113,21 @@ class ApiHistory:
             conversation_id, parent = found
         else:
             conversation_id = self._new_conversation(store, ex, system, earlier, model)
-        store.add_user_message(conversation_id, question.content, parent_id=parent)
-        recorder = store.start_answer(conversation_id, model=model, flush_interval=3600.0)
-        for event in ex.events:  # the text, injected spans and stats, not yet written
-            if event.kind not in (EventKind.DONE, EventKind.ERROR):
-                recorder.apply(event)
-        # As the client saw it: a stop sequence may have cut the text.
-        recorder.finish(MessageStatus.COMPLETE, content=ex.content, finish_reason=ex.finish_reason)
+        turn = start_turn(
+            store,
+            question.content,
+            conversation_id=conversation_id,
+            parent_id=parent,
+            model=model,
+            flush_interval=3600.0,
+        )
+        # The answer as the client saw it (a stop sequence may have cut the text), with the
+        # injected spans and the figures: written once.
+        turn.recorder.finish(
+            MessageStatus.COMPLETE, answer=ex.answer, finish_reason=ex.finish_reason
+        )
         answered = [*earlier, question, ChatMessage("assistant", ex.content)]
-        self._remember(_key(ex.model, system, answered), conversation_id, recorder.message_id)
+        self._remember(_key(ex.model, system, answered), conversation_id, turn.recorder.message_id)
         return conversation_id
 
     def _new_conversation(

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.events import Event, FinishReason, Stats
+from app.answer import Answer
+from app.events import FinishReason, Stats
 from app.request import GenerationRequest
 
 
@@ -24,25 +25,35 @@ class CompletedExchange:
         created: Unix time of the request.
         model: the model id served.
         request: the conversation and settings, as the engine received them.
-        reasoning: the reasoning trace sent (including what Ponder injected).
-        content: the answer sent (cut at a stop sequence where one matched).
-        stats: the engine's figures, when it reported them.
+        answer: the answer as the client got it, folded from the engine's events (the
+            reasoning with what Ponder injected and where, the text cut at a stop sequence
+            where one matched, the figures).
         finish_reason: why the engine stopped.
         streamed: whether the client asked for a stream.
-        events: every event the engine sent for it, in order (reasoning, injected text,
-            stats…), for a saver that wants the full record.
     """
 
     completion_id: str
     created: int
     model: str
     request: GenerationRequest
-    reasoning: str
-    content: str
-    stats: Stats | None
+    answer: Answer
     finish_reason: FinishReason
     streamed: bool
-    events: tuple[Event, ...] = ()
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning trace sent (including what Ponder injected)."""
+        return self.answer.reasoning
+
+    @property
+    def content(self) -> str:
+        """The answer sent (cut at a stop sequence where one matched)."""
+        return self.answer.content
+
+    @property
+    def stats(self) -> Stats | None:
+        """The engine's figures, when it reported them."""
+        return self.answer.stats
 
 
 OnCompletion = Callable[[CompletedExchange], None]

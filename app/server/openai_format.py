@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
+from app.answer import Answer
 from app.events import Event, EventKind, FinishReason, Stats
 
 #: How Ponder's finish reasons read in OpenAI's vocabulary. A budget cut ends the reasoning,
@@ -94,31 +95,18 @@ class StopMatcher:
         return "" if self.stopped else held
 
 
-@dataclass
-class Answer:
-    """One answer as it arrives: the text so far, the stats, the end."""
-
-    reasoning: str = ""
-    content: str = ""
-    stats: Stats | None = None
-    finish: FinishReason | None = None
-    warnings: list[str] = field(default_factory=list)
-    stop_hit: bool = False
-
-    @property
-    def finish_reason(self) -> str:
-        if self.stop_hit:
-            return "stop"
-        if self.finish is None and self.stats is not None:
-            return finish_reason(self.stats.finish_reason)
-        return finish_reason(self.finish)
-
-
 class Translator:
-    """Turns one request's events into text deltas and remembers the whole answer."""
+    """Turns one request's events into text deltas and folds the answer its client gets.
+
+    Attributes:
+        answer: what the client was sent: the reasoning and injected text, the answer cut
+            at a stop sequence, the figures and the end.
+        stop_hit: whether a stop sequence ended the answer.
+    """
 
     def __init__(self, stops: list[str]) -> None:
         self.answer = Answer()
+        self.stop_hit = False
         self._stop = StopMatcher(stops)
 
     @property
@@ -126,40 +114,58 @@ class Translator:
         """Whether a stop sequence ended the answer (the caller cancels the engine)."""
         return self._stop.stopped
 
+    @property
+    def finish_reason(self) -> str:
+        """Why the answer ended, in OpenAI's words."""
+        return openai_finish(self.answer, stop_hit=self.stop_hit)
+
     def feed(self, event: Event) -> tuple[str, str]:
         """``(reasoning, content)`` to send for ``event`` (either may be empty)."""
         kind = event.kind
         if kind in (EventKind.REASONING, EventKind.INJECTED):
             if self._stop.stopped:
                 return "", ""
-            self.answer.reasoning += event.text
+            self.answer.add(event)
             return event.text, ""
         if kind is EventKind.CONTENT:
             text = self._stop.feed(event.text)
             if self._stop.stopped:
-                self.answer.stop_hit = True
-            self.answer.content += text
+                self.stop_hit = True
+            self.answer.add(replace(event, text=text))
             return "", text
-        if kind is EventKind.WARNING:
-            if event.text:
-                self.answer.warnings.append(event.text)
-        elif kind is EventKind.REASONING_LOOP:  # no OpenAI field: a note beside the answer
-            self.answer.warnings.append(f"The reasoning went in circles, repeating: {event.text}")
-        elif kind is EventKind.STATS:
-            self.answer.stats = event.stats
-        elif kind is EventKind.DONE:
-            self.answer.finish = FinishReason(str(event.data.get("finish_reason", "stop")))
+        if kind is EventKind.DONE:
             tail = self._stop.flush()
-            self.answer.content += tail
+            self.answer.add(Event(EventKind.CONTENT, event.request_id, tail))
+            self.answer.add(event)
             return "", tail
+        self.answer.add(event)
         return "", ""
+
+
+def openai_finish(answer: Answer, *, stop_hit: bool = False) -> str:
+    """``finish_reason`` for ``answer`` (``stop`` when a stop sequence ended it)."""
+    if stop_hit:
+        return "stop"
+    if answer.finish_reason is None and answer.stats is not None:
+        return finish_reason(answer.stats.finish_reason)
+    return finish_reason(answer.finish_reason)
+
+
+def warnings(answer: Answer) -> list[str]:
+    """The notes beside an answer: the engine's warnings, then a loop it went in."""
+    notes = list(answer.warnings)
+    if answer.loop is not None:  # no OpenAI field: a note beside the answer
+        notes.append(f"The reasoning went in circles, repeating: {answer.loop}")
+    return notes
 
 
 # -- bodies ---------------------------------------------------------------------------------
 
 
-def completion_body(completion_id: str, created: int, model: str, answer: Answer) -> dict[str, Any]:
-    """A non-streaming ``chat.completion``."""
+def completion_body(
+    completion_id: str, created: int, model: str, answer: Answer, *, stop_hit: bool = False
+) -> dict[str, Any]:
+    """A non-streaming ``chat.completion`` (``stop_hit``: a stop sequence ended it)."""
     message: dict[str, Any] = {"role": "assistant", "content": answer.content}
     if answer.reasoning:
         message["reasoning_content"] = answer.reasoning
@@ -173,13 +179,14 @@ def completion_body(completion_id: str, created: int, model: str, answer: Answer
                 "index": 0,
                 "message": message,
                 "logprobs": None,
-                "finish_reason": answer.finish_reason,
+                "finish_reason": openai_finish(answer, stop_hit=stop_hit),
             }
         ],
         "usage": usage(answer.stats),
     }
-    if answer.warnings:
-        body["warnings"] = list(answer.warnings)
+    notes = warnings(answer)
+    if notes:
+        body["warnings"] = notes
     return body
 
 

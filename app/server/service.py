@@ -400,7 +400,7 @@ class EngineService:
         crashed = False
         consumer_gone = False
         for event in _terminated(stream):
-            if event.kind is EventKind.ERROR and event.data.get("crashed"):
+            if event.failure is not None and event.failure.crashed:
                 crashed = True
             # Once the consumer is gone, keep reading until the (cancelled) request ends.
             if not consumer_gone and not job._deliver(event):

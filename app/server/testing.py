@@ -23,6 +23,7 @@ from app.events import (
     Stats,
     done_event,
     error_event,
+    injected_event,
 )
 from app.request import GenerationRequest, ThinkMode
 
@@ -102,12 +103,7 @@ class FakeStream:
             if kind is EventKind.REASONING and self._answer_now.is_set():
                 if not answered_now:
                     answered_now = True
-                    yield Event(
-                        EventKind.INJECTED,
-                        rid,
-                        " [answer now]",
-                        {"reason": InjectReason.ANSWER_NOW.value},
-                    )
+                    yield injected_event(rid, " [answer now]", InjectReason.ANSWER_NOW)
                 continue
             if client.crash_after is not None and i >= client.crash_after:
                 client.crash_after = None
@@ -127,8 +123,10 @@ class FakeStream:
                 n_reasoning += 1
             elif kind is EventKind.CONTENT:
                 n_content += 1
-            data = {"reason": InjectReason.BUDGET.value} if kind is EventKind.INJECTED else {}
-            yield Event(kind, rid, text, data, tokens=1 if kind in TEXT_KINDS else 0)
+            if kind is EventKind.INJECTED:
+                yield injected_event(rid, text, InjectReason.BUDGET)
+            else:
+                yield Event(kind, rid, text, tokens=1 if kind in TEXT_KINDS else 0)
         state = ReasoningState.CAPPED if capped else ReasoningState.NONE
         if answered_now:
             state = ReasoningState.ANSWER_NOW

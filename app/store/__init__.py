@@ -2,7 +2,8 @@
 
 Open with :func:`open_store` (the only place migrations run); everything it hands out is a
 frozen dataclass from :mod:`app.store.domain`. See ``Store`` for the operations and
-``AnswerRecorder`` for saving an answer while it streams.
+``AnswerRecorder`` for saving an answer while it streams; :func:`start_turn` saves a user
+message and starts its answer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from app.store.factory import open_store
     from app.store.recorder import AnswerRecorder
     from app.store.store import Store
+    from app.store.turn import Turn, start_turn
 
 # Names are imported on first use: ``app.store.domain`` (plain dataclasses) must not pull in
 # SQLAlchemy, which costs about half a second at start-up (the window opens the store on a
@@ -65,6 +67,8 @@ _HOMES = {
     "open_store": "app.store.factory",
     "AnswerRecorder": "app.store.recorder",
     "Store": "app.store.store",
+    "Turn": "app.store.turn",
+    "start_turn": "app.store.turn",
 }
 
 
@@ -88,5 +92,7 @@ __all__ = [
     "SearchHit",
     "StorageWriteError",
     "Store",
+    "Turn",
     "open_store",
+    "start_turn",
 ]

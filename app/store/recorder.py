@@ -15,42 +15,68 @@ The recorder belongs to one thread and ignores ``request_id``: drop stale events
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
+from app.answer import Answer
 from app.errors import StorageError
-from app.events import Event, EventKind, FinishReason, InjectReason, ReasoningState, Stats
+from app.events import Event, EventKind, FinishReason, ReasoningState, Stats
 from app.store.domain import InjectedSpan, Message, MessageStatus
 
-if TYPE_CHECKING:
-    from app.store.store import Store
-
-_CAP_STATES = {
-    InjectReason.BUDGET: ReasoningState.CAPPED,
-    InjectReason.MAX_TOKENS: ReasoningState.CAPPED,  # closed to leave the answer room
-    InjectReason.ANSWER_NOW: ReasoningState.ANSWER_NOW,
-    InjectReason.LOOP: ReasoningState.ANSWER_NOW,  # the loop guard answered for the user
-}
 _END_STATUS = {
     FinishReason.CANCELLED: MessageStatus.CANCELLED,
     FinishReason.ERROR: MessageStatus.ERROR,
 }
+#: The kinds whose events change what is saved (warnings and the like are not saved).
+_SAVED_KINDS = frozenset(
+    {
+        EventKind.REASONING,
+        EventKind.CONTENT,
+        EventKind.INJECTED,
+        EventKind.STATS,
+        EventKind.DONE,
+        EventKind.ERROR,
+    }
+)
+
+
+class AnswerWriter(Protocol):
+    """Where an answer is written: :meth:`app.store.store.Store.save_answer`."""
+
+    def save_answer(
+        self,
+        message_id: int,
+        *,
+        content: str,
+        reasoning: str,
+        injected: Sequence[InjectedSpan],
+        reasoning_state: ReasoningState,
+        status: MessageStatus,
+        stats: Stats | None = None,
+        finish_reason: FinishReason | None = None,
+        error: str | None = None,
+    ) -> None: ...
 
 
 class AnswerRecorder:
-    """Accumulates one assistant answer from engine events and persists it.
+    """Folds one assistant answer from engine events (an :class:`app.answer.Answer`) and
+    persists it.
+
+    The recorder knows the store only as an :class:`AnswerWriter`, so the store can hand one
+    out (``Store.start_answer``) without the two modules importing each other.
 
     Attributes:
         message_id: the answer's id in the store.
         conversation_id: its conversation.
-        content, reasoning, injected, stats, status, finish_reason, error: what was received
-            so far (in memory; always current, whether or not the last write succeeded).
+        answer: what was received so far (in memory; always current, whether or not the
+            last write succeeded).
+        status: the status to save.
         write_error: the last write failure, or ``None`` once a write succeeded again.
     """
 
     def __init__(
         self,
-        store: Store,
+        store: AnswerWriter,
         message: Message,
         *,
         flush_interval: float = 0.5,
@@ -61,40 +87,44 @@ class AnswerRecorder:
         self._interval = flush_interval
         self._last_flush = clock()
         self._dirty = False
-        self._reasoning: list[str] = []
-        self._reasoning_len = 0
-        self._content: list[str] = []
-        self._content_len = 0
         self.message_id = message.id
         self.conversation_id = message.conversation_id
-        self.injected: list[InjectedSpan] = []
-        self.stats: Stats | None = None
+        self.answer = Answer()
         self.status = MessageStatus.STREAMING
-        self.finish_reason: FinishReason | None = None
-        self.error: str | None = None
+        self._finish_reason: FinishReason | None = None  # set by finish(), over the answer's
         self.write_error: StorageError | None = None
-        self._engine_state: ReasoningState | None = None
 
     @property
     def content(self) -> str:
-        return "".join(self._content)
+        return self.answer.content
 
     @property
     def reasoning(self) -> str:
-        return "".join(self._reasoning)
+        return self.answer.reasoning
+
+    @property
+    def injected(self) -> list[InjectedSpan]:
+        return [
+            InjectedSpan(s.offset, s.text, s.reason.value if s.reason else "")
+            for s in self.answer.injected
+        ]
+
+    @property
+    def stats(self) -> Stats | None:
+        return self.answer.stats
+
+    @property
+    def error(self) -> str | None:
+        return self.answer.error
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._finish_reason or self.answer.finish_reason
 
     @property
     def reasoning_state(self) -> ReasoningState:
         """The engine's verdict once STATS came; until then, a guess from the stream."""
-        if self._engine_state is not None:
-            return self._engine_state
-        if not self._reasoning_len:
-            return ReasoningState.NONE
-        for span in reversed(self.injected):
-            reason = InjectReason.of(span.reason)
-            if reason in _CAP_STATES:
-                return _CAP_STATES[reason]
-        return ReasoningState.COMPLETE if self._content_len else ReasoningState.INCOMPLETE
+        return self.answer.reasoning_state
 
     @property
     def finished(self) -> bool:
@@ -106,31 +136,23 @@ class AnswerRecorder:
         Raises:
             StorageError: the write failed; the event was still taken in.
         """
-        if self.finished:
+        if self.finished or event.kind not in _SAVED_KINDS:
             return
-        kind = event.kind
-        if kind is EventKind.REASONING:
-            self._add_reasoning(event.text)
-        elif kind is EventKind.CONTENT:
-            self._content.append(event.text)
-            self._content_len += len(event.text)
-        elif kind is EventKind.INJECTED:
-            why = str(event.data.get("reason", ""))
-            self.injected.append(InjectedSpan(self._reasoning_len, event.text, why))
-            self._add_reasoning(event.text)
-        elif kind is EventKind.STATS and event.stats is not None:
-            self.stats = event.stats
-            self._engine_state = event.stats.reasoning_state
-        elif kind is EventKind.DONE:
-            reason = _finish_reason(event.data.get("finish_reason"))
-            self.finish_reason = reason
+        self.answer.add(event)
+        self.update(event)
+
+    def update(self, event: Event) -> None:
+        """Write what :attr:`answer` holds if a flush is due or ``event`` ended it: for a
+        caller that adds the events to :attr:`answer` itself (one fold for showing and saving).
+
+        Raises:
+            StorageError: the write failed; the answer is kept.
+        """
+        if self.finished or event.kind not in _SAVED_KINDS:
+            return
+        if self.answer.finished:
+            reason = self.answer.finish_reason or FinishReason.STOP
             self.status = _END_STATUS.get(reason, MessageStatus.COMPLETE)
-        elif kind is EventKind.ERROR:
-            self.finish_reason = FinishReason.ERROR
-            self.status = MessageStatus.ERROR
-            self.error = event.text or "The engine failed."
-        else:
-            return  # warnings and the like are not part of the answer
         self._dirty = True
         if self.finished or self._clock() - self._last_flush >= self._interval:
             self.flush()
@@ -171,24 +193,28 @@ class AnswerRecorder:
         *,
         content: str | None = None,
         finish_reason: FinishReason | None = None,
+        answer: Answer | None = None,
     ) -> None:
         """End the answer and write it.
 
         Without ``status``, an answer still streaming (the stream stopped without DONE or
         ERROR) is marked ``interrupted``. Pass ``MessageStatus.CANCELLED`` when the user
-        stopped it and the engine did not say so. ``content`` replaces the answer's text (the
-        API saves what its client saw: a stop sequence may have cut it), ``finish_reason``
-        the engine's reason.
+        stopped it and the engine did not say so. ``answer`` replaces what was received (an
+        answer folded elsewhere, e.g. by the API), ``content`` the answer's text (the API
+        saves what its client saw: a stop sequence may have cut it), ``finish_reason`` the
+        engine's reason.
 
         Raises:
             StorageError: the final write failed; the text stays in memory.
         """
+        if answer is not None and answer is not self.answer:
+            self.answer = answer
+            self._dirty = True
         if content is not None and content != self.content:
-            self._content = [content]
-            self._content_len = len(content)
+            self.answer.replace_content(content)
             self._dirty = True
         if finish_reason is not None and finish_reason is not self.finish_reason:
-            self.finish_reason = finish_reason
+            self._finish_reason = finish_reason
             self._dirty = True
         if status is not None and status is not self.status:
             self.status = status
@@ -198,14 +224,3 @@ class AnswerRecorder:
             self._dirty = True
         if self._dirty:
             self.flush()
-
-    def _add_reasoning(self, text: str) -> None:
-        self._reasoning.append(text)
-        self._reasoning_len += len(text)
-
-
-def _finish_reason(value: object) -> FinishReason:
-    try:
-        return FinishReason(value)
-    except ValueError:
-        return FinishReason.STOP
