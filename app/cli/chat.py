@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from app.cli.args import non_negative_int, positive_int
 from app.cli.chat_load import load_model, load_params
+from app.engine import Backend
 from app.errors import ContextSizeError, PonderError
 from app.events import TEXT_KINDS, Event, EventKind, Stats, inject_label
 from app.request import (
@@ -21,6 +22,7 @@ from app.request import (
     Effort,
     GenerationRequest,
     LoopPolicy,
+    Role,
     Sampling,
     ThinkingControl,
     ThinkMode,
@@ -64,7 +66,7 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--think",
         choices=[m.value for m in ThinkMode],
-        default="auto",
+        default=ThinkMode.AUTO.value,
         help="reasoning on or off for models that can switch it (default auto: the model's own)",
     )
     p.add_argument(
@@ -355,11 +357,11 @@ class History:
             self.messages = [
                 m
                 for m in self.store.chat_history(cid)
-                if m.role != "assistant" or m.content.strip()
+                if m.role is not Role.ASSISTANT or m.content.strip()
             ]
             while (
                 self.messages
-                and self.messages[-1].role == "assistant"
+                and self.messages[-1].role is Role.ASSISTANT
                 and not self.messages[-1].content
             ):
                 self.messages.pop()
@@ -432,7 +434,7 @@ class History:
 def record_model(client: Any, history: History) -> None:
     """The loaded model goes into the history with each answer."""
     info = client.info
-    if info is not None and info.backend == "remote":
+    if info is not None and info.backend is Backend.REMOTE:
         history.set_model(info.endpoint, 0, name=info.name)
     elif info is not None:
         history.set_model(info.path, info.size_bytes)
@@ -499,7 +501,7 @@ def chat_turn(
     """One user message and its answer, saved as it streams."""
     from app.store import GenerationSettings
 
-    messages = [*history.messages, ChatMessage("user", text)]
+    messages = [*history.messages, ChatMessage(Role.USER, text)]
     request = request_from_args(args, messages)
     history.begin(
         text, GenerationSettings(request.sampling, request.thinking, args.max_tokens, args.seed)
@@ -519,7 +521,7 @@ def chat_turn(
     if not result.error:
         history.messages = [
             *messages,
-            ChatMessage("assistant", result.content, result.reasoning or None),
+            ChatMessage(Role.ASSISTANT, result.content, result.reasoning or None),
         ]
     if cid is not None and history.saving and not args.json:
         print(f"saved as conversation {cid} (ponder chat --continue {cid})", file=sys.stderr)
