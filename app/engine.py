@@ -3,7 +3,8 @@
 An engine lives inside the worker process (see :mod:`backends.worker`); callers use
 :class:`backends.client.EngineClient`. The contract is deliberately small:
 
-* load a model (:class:`LoadParams`) → an engine exposing :class:`ModelInfo`;
+* load a model (:class:`LoadParams`) → an engine exposing :class:`ModelInfo` (its file,
+  how it runs, its template);
 * ``stream(request, request_id, control)`` → an iterator of :class:`app.events.Event`;
 * ``count_tokens(text)``;
 * ``close()``.
@@ -22,8 +23,6 @@ from app.request import GenerationRequest
 from app.templates import ChatTemplate, TemplateSource, choose_template
 
 DEFAULT_CONTEXT = 8192
-
-_T = TypeVar("_T")
 
 KV_CACHE_TYPES = ("f16", "q8_0", "q4_0")
 
@@ -139,6 +138,9 @@ def choose_model_template(
 def _known(part: type, data: Mapping[str, Any]) -> dict[str, Any]:
     """The values in ``data`` of the dataclass ``part``'s fields."""
     return {f.name: data[f.name] for f in fields(part) if f.name in data}
+
+
+_T = TypeVar("_T")
 
 
 class _Field(Generic[_T]):
