@@ -21,7 +21,14 @@ from typing import Any, NamedTuple
 from app.errors import ContextOverflowError
 from app.families import Family, HistoryPolicy, OffMode, SystemPolicy
 from app.reasoning_formats import ReasoningFormat
-from app.request import ChatMessage, Effort, GenerationRequest, ThinkingControl, ThinkMode
+from app.request import (
+    ChatMessage,
+    Effort,
+    GenerationRequest,
+    Role,
+    ThinkingControl,
+    ThinkMode,
+)
 from app.templates import ChatTemplate
 
 _RESERVED_KWARGS = frozenset(
@@ -131,18 +138,18 @@ def build_messages(
     """
     fmt = family.reasoning
     system_parts = [system_prompt] if system_prompt and system_prompt.strip() else []
-    system_parts += [m.content for m in messages if m.role == "system" and m.content.strip()]
+    system_parts += [m.content for m in messages if m.role is Role.SYSTEM and m.content.strip()]
     system_text = "\n\n".join(system_parts)
-    turns = [m for m in messages if m.role != "system"]
+    turns = [m for m in messages if m.role is not Role.SYSTEM]
 
     out: list[dict[str, Any]] = []
     for i, message in enumerate(turns):
-        if message.role != "assistant":
-            out.append({"role": message.role, "content": message.content})
+        if message.role is not Role.ASSISTANT:
+            out.append({"role": message.role.value, "content": message.content})
             continue
         found, content = split_reasoning(message.content, fmt)
         reasoning = message.reasoning or found
-        entry: dict[str, Any] = {"role": "assistant", "content": content}
+        entry: dict[str, Any] = {"role": Role.ASSISTANT.value, "content": content}
         if reasoning:
             policy = family.history_policy
             if policy is HistoryPolicy.REASONING_CONTENT:
@@ -153,11 +160,11 @@ def build_messages(
 
     if system_text:
         if family.system_policy is SystemPolicy.KEEP:
-            out.insert(0, {"role": "system", "content": system_text})
+            out.insert(0, {"role": Role.SYSTEM.value, "content": system_text})
         else:
-            first_user = next((m for m in out if m["role"] == "user"), None)
+            first_user = next((m for m in out if m["role"] == Role.USER.value), None)
             if first_user is None:
-                out.insert(0, {"role": "user", "content": system_text})
+                out.insert(0, {"role": Role.USER.value, "content": system_text})
             else:
                 first_user["content"] = system_text + "\n\n" + first_user["content"]
     return out
@@ -219,7 +226,7 @@ def _cut_points(turns: Sequence[ChatMessage]) -> list[int]:
     0 keeps everything; each later point is a user turn, so a user turn is dropped together
     with the answers after it. The last point is the last user turn, which is never dropped.
     """
-    return [0] + [i for i, m in enumerate(turns) if i > 0 and m.role == "user"]
+    return [0] + [i for i, m in enumerate(turns) if i > 0 and m.role is Role.USER]
 
 
 def plan_prompt(
@@ -259,9 +266,9 @@ def plan_prompt(
             kwargs[key] = value
     kwargs.update(setup.template_kwargs)
 
-    system = [m for m in request.messages if m.role == "system"]
-    turns = [m for m in request.messages if m.role != "system"]
-    last_user = max((i for i, m in enumerate(turns) if m.role == "user"), default=0)
+    system = [m for m in request.messages if m.role is Role.SYSTEM]
+    turns = [m for m in request.messages if m.role is not Role.SYSTEM]
+    last_user = max((i for i, m in enumerate(turns) if m.role is Role.USER), default=0)
     cuts = [c for c in _cut_points(turns) if c <= last_user]
     rendered: dict[int, tuple[str, int]] = {}
 

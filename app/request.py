@@ -10,8 +10,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-class ThinkMode(enum.Enum):
-    """Whether the model should reason before answering."""
+class Role(enum.StrEnum):
+    """Who wrote a message. The value is what chat templates, the API and the history use.
+
+    The history keeps only user and assistant turns (its system prompt lives on the
+    conversation); a request may also carry system turns, as the API allows.
+    """
+
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class ThinkMode(enum.StrEnum):
+    """Whether the model should reason before answering (the value is what ``--think`` and
+    ``/think`` take)."""
 
     AUTO = "auto"  # the family's default (reasoning models reason)
     ON = "on"
@@ -36,11 +49,17 @@ class LoopPolicy(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """One turn of a conversation. ``reasoning`` is the trace of an earlier assistant turn."""
+    """One turn of a conversation. ``reasoning`` is the trace of an earlier assistant turn.
 
-    role: str  # "system" | "user" | "assistant"
+    ``role`` may be given as its value (``"user"``); it is kept as a :class:`Role`.
+    """
+
+    role: Role
     content: str
     reasoning: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "role", Role(self.role))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ message names the template (its ``origin``) and what went wrong.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -44,6 +45,8 @@ __all__ = [
     "RENDER_TIMEOUT_S",
     "ChatTemplate",
     "RenderCancelled",
+    "TemplateSource",
+    "choose_template",
     "load_template_file",
 ]
 
@@ -173,31 +176,40 @@ class ChatTemplate:
             raise TemplateError(self._message(str(exc))) from None
 
 
+class TemplateSource(enum.StrEnum):
+    """Where the chat template a model is used with came from (the value is what
+    ``ModelInfo.to_dict()`` says)."""
+
+    MODEL = "model"  # the model file's own
+    OVERRIDE = "override"  # one the user chose
+    FALLBACK = "fallback"  # ChatML: the model has none that works
+    REMOTE = "remote"  # the server applies its own
+
+
 def choose_template(
     model_template: str | None,
     override: str | None,
     *,
     model_name: str,
     override_name: str | None = None,
-) -> tuple[ChatTemplate, str]:
+) -> tuple[ChatTemplate, TemplateSource]:
     """The template a model is used with, and where it came from.
 
     The user's ``override`` wins (and must compile); otherwise the model's own template; a
     model without one, or with one that does not compile or hits a limit, gets ChatML.
-    Returns the template and its source: ``"override"``, ``"model"`` or ``"fallback"``.
 
     Raises:
         TemplateError: the override does not compile; the message names its file.
     """
     if override is not None:
         origin = f"from {override_name}" if override_name else "override"
-        return ChatTemplate(override, origin=origin), "override"
+        return ChatTemplate(override, origin=origin), TemplateSource.OVERRIDE
     if model_template:
         try:
-            return ChatTemplate(model_template, origin=f"of {model_name}"), "model"
+            return ChatTemplate(model_template, origin=f"of {model_name}"), TemplateSource.MODEL
         except TemplateError:
             pass  # a broken template in the file: fall back rather than refuse the model
-    return ChatTemplate(CHATML_TEMPLATE, origin="ChatML (the fallback)"), "fallback"
+    return ChatTemplate(CHATML_TEMPLATE, origin="ChatML (the fallback)"), TemplateSource.FALLBACK
 
 
 def load_template_file(path: str | os.PathLike[str]) -> str:

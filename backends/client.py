@@ -31,11 +31,13 @@ from app.events import Event, EventKind, error_event
 from app.request import GenerationRequest
 from backends.lifetime import start_process
 from backends.worker import (
+    Answer,
     Command,
     CountCommand,
     CrashCommand,
     GenerateCommand,
     LoadCommand,
+    Reply,
     UnloadCommand,
     spawn_context,
     worker_main,
@@ -182,17 +184,35 @@ class EngineClient:
     def _next_id(self) -> int:
         return next(self._ids)
 
-    def _next_event(self, request_id: int) -> Event:
-        """The next event of ``request_id``; stale events of older requests are dropped."""
+    def _next_answer(self, request_id: int) -> Answer:
+        """The worker's next answer to ``request_id``; stale answers to older requests are
+        dropped. A worker that died answers with an ERROR event."""
         while True:
             try:
-                event: Event = self._events.get(timeout=_POLL_S)
+                answer: Answer = self._events.get(timeout=_POLL_S)
             except queue.Empty:
                 if self._proc is None or not self._proc.is_alive():
                     return self._crash_event(request_id)
                 continue
-            if event.request_id == request_id:
-                return event
+            if answer.request_id == request_id:
+                return answer
+
+    def _next_event(self, request_id: int) -> Event:
+        """The next event of a load or a generation (which the worker answers with events)."""
+        answer = self._next_answer(request_id)
+        assert isinstance(answer, Event), answer
+        return answer
+
+    def _reply(self, request_id: int) -> Reply:
+        """The worker's reply to a count or an unload.
+
+        Raises:
+            EngineError: the worker failed to do it, or died.
+        """
+        answer = self._next_answer(request_id)
+        if isinstance(answer, Event):  # only ever an ERROR
+            raise EngineError(answer.text)
+        return answer
 
     def _crash_event(self, request_id: int) -> Event:
         # Events the worker put just before it died may still be in the pipe.
@@ -259,15 +279,13 @@ class EngineClient:
     def count_tokens(self, text: str) -> int:
         rid = self._next_id()
         self._send(CountCommand(rid, text))
-        event = self._next_event(rid)
-        if event.kind is EventKind.ERROR:
-            raise EngineError(event.text)
-        return int(event.data["tokens"])
+        return self._reply(rid).tokens
 
     def unload(self) -> None:
         rid = self._next_id()
         self._send(UnloadCommand(rid))
-        self._next_event(rid)
+        with contextlib.suppress(EngineError):  # a dead worker holds no model either
+            self._reply(rid)
         self.info = None
         self._params = None
 

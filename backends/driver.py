@@ -48,7 +48,7 @@ from app.loop_guard import LoopGuard, LoopHit
 from app.prompting import plan_prompt, prompt_prefilled
 from app.reasoning import ReasoningSplitter, SegmentKind
 from app.request import GenerationRequest, LoopPolicy, Sampling, ThinkMode
-from app.templates import ChatTemplate, RenderCancelled
+from app.templates import ChatTemplate, RenderCancelled, TemplateSource
 from backends.tally import TokenTally
 
 #: Tokens kept free for the answer when the prompt is trimmed to the context window.
@@ -485,7 +485,7 @@ def run_generation(
     The worker stays alive whatever happens here: a user error (template, context) is
     reported as it is, anything else as "generation failed" with its type.
     """
-    if info.template_source == "fallback":
+    if info.template.template_source is TemplateSource.FALLBACK:
         yield Event(
             EventKind.WARNING,
             request_id,
@@ -499,8 +499,8 @@ def run_generation(
         request,
         request_id,
         control,
-        bos_token=info.bos_token,
-        eos_token=info.eos_token,
+        bos_token=info.file.bos_token,
+        eos_token=info.file.eos_token,
     )
     try:
         yield from generation.events()

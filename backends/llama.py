@@ -10,10 +10,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from app.engine import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
+from app.engine import (
+    DEFAULT_CONTEXT,
+    KV_CACHE_TYPES,
+    Control,
+    LoadParams,
+    ModelFile,
+    ModelInfo,
+    RuntimeParams,
+    choose_model_template,
+)
 from app.errors import EngineError, ModelFileError
 from app.events import Event
-from app.families import detect_family
 from app.gguf import model_bytes, read_header
 from app.library.fit import (
     KV_BYTES_PER_ELEMENT,
@@ -23,7 +31,6 @@ from app.library.fit import (
 )
 from app.library.metadata import metadata_from_header
 from app.request import GenerationRequest
-from app.templates import choose_template
 from backends.driver import ResolvedSampling, common_prefix, run_generation
 
 ProgressFn = Callable[[float], None]
@@ -207,41 +214,34 @@ class LlamaEngine:
         bos = self._token_text(bos_id)
         eos = self._token_text(eos_id)
 
-        self._template, template_source = choose_template(
+        self._template, self._family, template = choose_model_template(
             header.chat_template or meta.get("tokenizer.chat_template"),
-            params.chat_template,
-            model_name=path.name,
-            override_name=params.chat_template_name,
-        )
-        self._family = detect_family(
-            chat_template=self._template.source,
+            params,
+            file_name=path.name,
             architecture=header.architecture,
             name=header.name,
         )
-        self.info = ModelInfo(
-            path=str(path),
-            architecture=header.architecture,
-            name=header.name,
+        eot = self._token_text(self._vocab_call("llama_vocab_eot"))
+        file = ModelFile(
+            str(path),
+            header.architecture,
+            header.name,
             size_bytes=path.stat().st_size,
             n_params=int(self._llm._model.n_params()),
             trained_context=trained,
-            n_ctx=self._llm.n_ctx(),
-            n_gpu_layers=n_gpu_layers,
             n_layer=shape.n_layer if shape is not None else 0,
+            bos_token=bos,
+            eos_token=eos,
+            special_tokens={"bos": bos, "eos": eos, "eot": eot},
+        )
+        runtime = RuntimeParams(
+            self._llm.n_ctx(),
+            n_gpu_layers=n_gpu_layers,
             n_threads=n_threads,
             flash_attn=flash_attn,
             kv_cache_type=params.kv_cache_type,
-            chat_template=self._template.source,
-            template_source=template_source,
-            family_id=self._family.id,
-            bos_token=bos,
-            eos_token=eos,
-            special_tokens={
-                "bos": bos,
-                "eos": eos,
-                "eot": self._token_text(self._vocab_call("llama_vocab_eot")),
-            },
         )
+        self.info = ModelInfo(file, runtime, template)
 
     # -- helpers -------------------------------------------------------------------------
 

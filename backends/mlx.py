@@ -23,12 +23,20 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.engine import DEFAULT_CONTEXT, KV_CACHE_TYPES, Control, LoadParams, ModelInfo
+from app.engine import (
+    DEFAULT_CONTEXT,
+    KV_CACHE_TYPES,
+    Backend,
+    Control,
+    LoadParams,
+    ModelFile,
+    ModelInfo,
+    RuntimeParams,
+    choose_model_template,
+)
 from app.errors import EngineError, ModelFileError
 from app.events import Event, EventKind
-from app.families import detect_family
 from app.request import GenerationRequest
-from app.templates import choose_template
 from backends.driver import ResolvedSampling, common_prefix, run_generation
 
 ProgressFn = Callable[[float], None]
@@ -178,39 +186,36 @@ class MlxEngine:
         self._style = "bpe" if "BPE" in detok else "spm" if "SPM" in detok else "text"
         self._bytes = _byte_decoder() if self._style == "bpe" else {}
 
-        self._template, template_source = choose_template(
-            _model_template(tokenizer),
-            params.chat_template,
-            model_name=folder.name,
-            override_name=params.chat_template_name,
-        )
         arch = str(config.get("model_type") or "unknown")
-        self._family = detect_family(
-            chat_template=self._template.source, architecture=arch, name=folder.name
+        self._template, self._family, template = choose_model_template(
+            _model_template(tokenizer),
+            params,
+            file_name=folder.name,
+            architecture=arch,
+            name=folder.name,
         )
         bos = str(tokenizer.bos_token or "")
         eos = str(tokenizer.eos_token or "")
         gpu = mx.default_device() == mx.gpu
-        self.info = ModelInfo(
-            path=str(folder),
-            architecture=arch,
-            name=folder.name,
+        file = ModelFile(
+            str(folder),
+            arch,
+            folder.name,
             size_bytes=sum(p.stat().st_size for p in folder.glob("*.safetensors")),
             n_params=int(mlx_utils.get_total_parameters(model)),
             trained_context=trained,
-            n_ctx=n_ctx,
-            n_gpu_layers=-1 if gpu else 0,
-            n_threads=0,  # MLX schedules its own threads
-            flash_attn=False,
-            kv_cache_type=params.kv_cache_type,
-            chat_template=self._template.source,
-            template_source=template_source,
-            family_id=self._family.id,
             bos_token=bos,
             eos_token=eos,
             special_tokens={"bos": bos, "eos": eos},
-            backend="mlx",
         )
+        runtime = RuntimeParams(
+            n_ctx,
+            n_gpu_layers=-1 if gpu else 0,
+            n_threads=0,  # MLX schedules its own threads
+            kv_cache_type=params.kv_cache_type,
+            backend=Backend.MLX,
+        )
+        self.info = ModelInfo(file, runtime, template)
 
     # -- TokenModel ------------------------------------------------------------------------
 

@@ -34,7 +34,15 @@ from typing import Any
 
 import httpx2
 
-from app.engine import Control, LoadParams, ModelInfo
+from app.engine import (
+    Backend,
+    Control,
+    LoadParams,
+    ModelFile,
+    ModelInfo,
+    ModelTemplate,
+    RuntimeParams,
+)
 from app.errors import EngineError
 from app.events import (
     Event,
@@ -49,6 +57,7 @@ from app.families import GENERIC, Family, family_from_name
 from app.reasoning import ReasoningSplitter, SegmentKind
 from app.reasoning_formats import THINK
 from app.request import GenerationRequest
+from app.templates import TemplateSource
 from backends.remote_api import (
     CONNECT_TIMEOUT_S,
     OPTIONAL_FIELDS,
@@ -289,25 +298,15 @@ class RemoteEngine:
         )
         n_ctx = (card.context_length if card else None) or 0
         self.info = ModelInfo(
-            path=model_id,
-            architecture="remote",
-            name=model_id,
-            size_bytes=0,
-            n_params=0,
-            trained_context=n_ctx,
-            n_ctx=n_ctx,
-            n_gpu_layers=0,
-            n_threads=0,
-            flash_attn=False,
-            kv_cache_type="",
-            chat_template="",
-            template_source="remote",
-            family_id=self._family.id,
-            bos_token="",
-            eos_token="",
-            special_tokens={"server": self.kind.value},
-            backend="remote",
-            endpoint=self._base,
+            ModelFile(
+                model_id,
+                "remote",
+                model_id,
+                trained_context=n_ctx,
+                special_tokens={"server": self.kind.value},
+            ),
+            RuntimeParams(n_ctx, backend=Backend.REMOTE, endpoint=self._base),
+            ModelTemplate("", TemplateSource.REMOTE, self._family.id),  # the server's own
         )
         if progress is not None:
             progress(1.0)

@@ -21,7 +21,7 @@ import httpx2
 
 from app.errors import EngineError, PonderError
 from app.families import Family, OffMode
-from app.request import GenerationRequest, ThinkMode
+from app.request import GenerationRequest, Role, ThinkMode
 
 if TYPE_CHECKING:
     from app.remote_sources import RemoteSource
@@ -226,10 +226,10 @@ def request_body(
     """The ``/chat/completions`` body for ``request``, and warnings about what it cannot ask."""
     messages: list[dict[str, Any]] = []
     if request.system_prompt:
-        messages.append({"role": "system", "content": request.system_prompt})
+        messages.append({"role": Role.SYSTEM.value, "content": request.system_prompt})
     for m in request.messages:
-        item: dict[str, Any] = {"role": m.role, "content": m.content}
-        if m.role == "assistant" and m.reasoning and kind is ServerKind.PONDER:
+        item: dict[str, Any] = {"role": m.role.value, "content": m.content}
+        if m.role is Role.ASSISTANT and m.reasoning and kind is ServerKind.PONDER:
             item["reasoning_content"] = m.reasoning  # Ponder applies the family's policy
         messages.append(item)
     body: dict[str, Any] = {

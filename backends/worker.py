@@ -1,10 +1,12 @@
 """The engine worker process: it owns the model for its whole life.
 
-The client sends commands on one queue; the worker answers with :class:`app.events.Event`
-values on another, each tagged with the request id. Cancellation and "answer now" travel
-through shared integers, not the queue, so they take effect before the next token even while
-the worker is busy: ``cancel_upto = N`` cancels every request with an id ≤ N (ids only grow,
-so nothing ever needs resetting — an early Stop can never be swallowed).
+The client sends commands on one queue; the worker answers on another, each answer tagged
+with the request id: :class:`app.events.Event` values for a load or a generation, one
+:class:`Reply` for a count or an unload (so DONE only ever ends a generation). Cancellation
+and "answer now" travel through shared integers, not the queue, so they take effect before
+the next token even while the worker is busy: ``cancel_upto = N`` cancels every request with
+an id ≤ N (ids only grow, so nothing ever needs resetting — an early Stop can never be
+swallowed).
 
 The worker never outlives the process that started it (:mod:`backends.lifetime`).
 """
@@ -63,6 +65,23 @@ class UnloadCommand:
 Command = LoadCommand | GenerateCommand | CountCommand | CrashCommand | UnloadCommand | None
 
 
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """The worker's answer to a count or an unload (a failure comes as an ERROR event).
+
+    Attributes:
+        request_id: the command it answers.
+        tokens: for a count, how many tokens the text is.
+    """
+
+    request_id: int
+    tokens: int = 0
+
+
+#: What the worker puts on its answer queue.
+Answer = Event | Reply
+
+
 def open_engine(params: LoadParams, progress: Any) -> Engine:
     """Choose the backend and load the model.
 
@@ -95,7 +114,7 @@ _TEXT_KINDS = (EventKind.REASONING, EventKind.CONTENT)
 
 
 def _run_generation(
-    engine: Engine, cmd: GenerateCommand, control: Control, out: Queue[Event]
+    engine: Engine, cmd: GenerateCommand, control: Control, out: Queue[Answer]
 ) -> None:
     events: Iterator[Event] = engine.stream(cmd.request, cmd.request_id, control)
     for event in coalesce(events, time.monotonic):
@@ -147,7 +166,7 @@ def coalesce(events: Iterable[Event], clock: Callable[[], float]) -> Iterator[Ev
 
 def worker_main(
     commands: Queue[Command],
-    out: Queue[Event],
+    out: Queue[Answer],
     cancel_upto: Synchronized[int],
     answer_now_upto: Synchronized[int],
 ) -> None:
@@ -185,12 +204,12 @@ def worker_main(
                     out.put(error_event(rid, "no model is loaded"))
                     continue
                 n = engine.count_tokens(cmd.text)
-                out.put(Event(EventKind.DONE, rid, data={"tokens": n}))
+                out.put(Reply(rid, tokens=n))
             elif isinstance(cmd, UnloadCommand):
                 if engine is not None:
                     engine.close()
                     engine = None
-                out.put(Event(EventKind.DONE, rid, data={"unloaded": True}))
+                out.put(Reply(rid))
             elif isinstance(cmd, CrashCommand):
                 if cmd.how == "segv":
                     os.kill(os.getpid(), signal.SIGSEGV)

@@ -17,13 +17,14 @@ from PySide6.QtWidgets import (
 
 from app.request import Effort, ThinkingControl, ThinkMode
 
-THINKING_CHOICES = [
-    ("Thinking: auto", ("auto", None)),
-    ("Thinking: off", ("off", None)),
-    ("Budget 1k", ("budget", 1024)),
-    ("Budget 4k", ("budget", 4096)),
-    ("Budget 16k", ("budget", 16384)),
-    ("Custom budget…", ("budget", -1)),
+#: The thinking menu: a label, the mode and the budget (-1: the custom budget's value).
+THINKING_CHOICES: list[tuple[str, tuple[ThinkMode, int | None]]] = [
+    ("Thinking: auto", (ThinkMode.AUTO, None)),
+    ("Thinking: off", (ThinkMode.OFF, None)),
+    ("Budget 1k", (ThinkMode.AUTO, 1024)),
+    ("Budget 4k", (ThinkMode.AUTO, 4096)),
+    ("Budget 16k", (ThinkMode.AUTO, 16384)),
+    ("Custom budget…", (ThinkMode.AUTO, -1)),
 ]
 
 
@@ -114,7 +115,7 @@ class Composer(QWidget):
     def _on_thinking_index_changed(self, index: int) -> None:
         mode, budget = THINKING_CHOICES[index][1]
         self.custom_budget.setVisible(budget == -1)
-        self.think_longer.setEnabled(mode != "off")
+        self.think_longer.setEnabled(mode is not ThinkMode.OFF)
 
     def set_generating(self, generating: bool) -> None:
         self.send.setVisible(not generating)
@@ -132,17 +133,23 @@ class Composer(QWidget):
         longer = self.think_longer.value() or None
         effort = self.effort.currentData() if self.effort.isVisible() else None
         return ThinkingControl(
-            mode=ThinkMode.OFF if mode == "off" else ThinkMode.AUTO,
+            mode=mode,
             budget=budget,
-            min_tokens=longer if mode != "off" else None,
+            min_tokens=longer if mode is not ThinkMode.OFF else None,
             effort=effort,
         )
 
-    def set_thinking(self, mode: str, budget: int | None) -> None:
-        for i, (_label, (m, b)) in enumerate(THINKING_CHOICES):
-            if m == mode and (b == budget or mode != "budget"):
+    def set_thinking(self, choice: str, budget: int | None) -> None:
+        """Select a saved choice: ``Settings.thinking`` ("auto", "off" or "budget")."""
+        wanted = {
+            "auto": (ThinkMode.AUTO, None),
+            "off": (ThinkMode.OFF, None),
+            "budget": (ThinkMode.AUTO, budget or 0),
+        }.get(choice)
+        for i, (_label, option) in enumerate(THINKING_CHOICES):
+            if option == wanted:
                 self.thinking.setCurrentIndex(i)
                 return
-        if mode == "budget" and budget:
+        if choice == "budget" and budget:
             self.thinking.setCurrentIndex(len(THINKING_CHOICES) - 1)
             self.custom_budget.setValue(budget)

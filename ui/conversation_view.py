@@ -136,8 +136,7 @@ class ConversationView(QScrollArea):
 
 def message_widget(message: Message, parent: QWidget | None = None) -> MessageWidget:
     """A saved message as the chat shows it (trace collapsed, stats, how it ended)."""
-    role = "user" if message.role is Role.USER else "assistant"
-    w = MessageWidget(role, message.id, parent)
+    w = MessageWidget(message.role, message.id, parent)
     if message.role is Role.ASSISTANT:
         if message.reasoning.strip():
             trace = w.ensure_trace()

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.events import InjectReason, ReasoningState, Stats, inject_label
+from app.request import Role
 from ui.answer_view import AnswerView
 from ui.answer_view import warm_up_math as warm_up_math  # the warm-up imports it from here
 
@@ -307,13 +308,13 @@ class MessageWidget(QFrame):
         self.role = role
         self.message_id = message_id
         self.sibling_ids: tuple[int, ...] = (message_id,)
-        self.setObjectName("userMessage" if role == "user" else "assistantMessage")
+        self.setObjectName("userMessage" if role == Role.USER else "assistantMessage")
         self.trace: TraceWidget | None = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 8, 12, 8)
         layout.setSpacing(4)
         self._layout = layout
-        self.title = QLabel("You" if role == "user" else "Model", self)
+        self.title = QLabel("You" if role == Role.USER else "Model", self)
         title_font = QFont(self.title.font())
         title_font.setBold(True)
         self.title.setFont(title_font)
@@ -343,7 +344,7 @@ class MessageWidget(QFrame):
             actions.addWidget(w)
         self.copy_button = self._action("Copy", "Copy the answer", self._copy_answer)
         actions.addWidget(self.copy_button)
-        if role == "assistant":
+        if role == Role.ASSISTANT:
             self.copy_reasoning_button = self._action(
                 "Copy reasoning", "Copy the reasoning", self._copy_reasoning
             )
@@ -407,14 +408,14 @@ class MessageWidget(QFrame):
 
     def set_content(self, text: str) -> None:
         """Show a whole message: the user's text as typed, the model's answer as Markdown."""
-        if self.role == "user":
+        if self.role == Role.USER:
             self.answer.set_plain_text(text)
         else:
             self.answer.set_markdown(text)
 
     def set_model_name(self, name: str) -> None:
         """Title an answer with the model that wrote it (side by side, several models)."""
-        if self.role == "assistant" and name:
+        if self.role == Role.ASSISTANT and name:
             self.title.setText(name)
             self.title.setToolTip("The model that wrote this answer")
 

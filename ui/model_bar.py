@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.display_names import path_display_name
-from app.engine import ModelInfo
+from app.engine import Backend, ModelInfo
 from app.families import get_family
 
 
@@ -107,7 +107,7 @@ class ModelBar(QWidget):
             f"template: {info.template_source}, threads {info.n_threads}"
         )
         self.unload_button.show()
-        self.serve_button.setVisible(info.backend != "remote")
+        self.serve_button.setVisible(info.backend is not Backend.REMOTE)
         self._set_idle_status("ready")
 
     def set_failed(self, message: str) -> None:

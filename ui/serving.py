@@ -120,9 +120,10 @@ class LocalServer(QObject):
         info = self.bridge.info
         if info is None:
             raise PonderError("load a model first: the server answers with the loaded model")
-        if info.backend == "remote":
+        from app.engine import Backend, LoadParams
+
+        if info.backend is Backend.REMOTE:
             raise PonderError("a remote model is served by its own server already")
-        from app.engine import LoadParams
         from app.server.app import create_app
         from app.server.runner import ServerThread
         from app.server.security import LOOPBACK_HOSTS

@@ -34,7 +34,7 @@ from app.engine import LoadParams, ModelInfo
 from app.errors import PonderError, StorageError
 from app.events import Event, EventKind, FinishReason
 from app.families import get_family
-from app.request import GenerationRequest, LoopPolicy
+from app.request import GenerationRequest, LoopPolicy, Role, ThinkMode
 from app.settings import Settings, load_settings, save_settings
 from app.store.domain import GenerationSettings, Message, ModelRef, SearchHit
 from app.store.errors import DatabaseUnusableError
@@ -983,7 +983,7 @@ class MainWindow(QMainWindow):
 
     def regenerate_last(self) -> None:
         for w in reversed(self.view.widgets):
-            if w.role == "assistant":
+            if w.role == Role.ASSISTANT:
                 self.regenerate(w.message_id)
                 return
 
@@ -1095,7 +1095,7 @@ class MainWindow(QMainWindow):
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
         control = self.composer.thinking_control()
         self.settings.thinking = (
-            "off" if control.mode.value == "off" else ("budget" if control.budget else "auto")
+            "off" if control.mode is ThinkMode.OFF else ("budget" if control.budget else "auto")
         )
         if control.budget:
             self.settings.budget = control.budget

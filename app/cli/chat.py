@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from app.answer import Answer
 from app.cli.args import non_negative_int, positive_int
 from app.cli.chat_load import load_model, load_params
+from app.engine import Backend
 from app.errors import ContextSizeError, PonderError
 from app.events import TEXT_KINDS, Event, EventKind, FinishReason, LoopReport, Stats
 from app.request import (
@@ -22,6 +23,7 @@ from app.request import (
     Effort,
     GenerationRequest,
     LoopPolicy,
+    Role,
     Sampling,
     ThinkingControl,
     ThinkMode,
@@ -65,7 +67,7 @@ def add_chat_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--think",
         choices=[m.value for m in ThinkMode],
-        default="auto",
+        default=ThinkMode.AUTO.value,
         help="reasoning on or off for models that can switch it (default auto: the model's own)",
     )
     p.add_argument(
@@ -374,11 +376,11 @@ class History:
             self.messages = [
                 m
                 for m in self.store.chat_history(cid)
-                if m.role != "assistant" or m.content.strip()
+                if m.role is not Role.ASSISTANT or m.content.strip()
             ]
             while (
                 self.messages
-                and self.messages[-1].role == "assistant"
+                and self.messages[-1].role is Role.ASSISTANT
                 and not self.messages[-1].content
             ):
                 self.messages.pop()
@@ -462,7 +464,7 @@ class History:
 def record_model(client: Any, history: History) -> None:
     """The loaded model goes into the history with each answer."""
     info = client.info
-    if info is not None and info.backend == "remote":
+    if info is not None and info.backend is Backend.REMOTE:
         history.set_model(info.endpoint, 0, name=info.name)
     elif info is not None:
         history.set_model(info.path, info.size_bytes)
@@ -529,7 +531,7 @@ def chat_turn(
     """One user message and its answer, saved as it streams."""
     from app.store import GenerationSettings
 
-    messages = [*history.messages, ChatMessage("user", text)]
+    messages = [*history.messages, ChatMessage(Role.USER, text)]
     request = request_from_args(args, messages)
     history.begin(
         text, GenerationSettings(request.sampling, request.thinking, args.max_tokens, args.seed)
@@ -549,7 +551,7 @@ def chat_turn(
     if not result.error:
         history.messages = [
             *messages,
-            ChatMessage("assistant", result.content, result.reasoning or None),
+            ChatMessage(Role.ASSISTANT, result.content, result.reasoning or None),
         ]
     if cid is not None and history.saving and not args.json:
         print(f"saved as conversation {cid} (ponder chat --continue {cid})", file=sys.stderr)

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from app.engine import Backend
 from app.families import get_family
+from app.request import ThinkMode
 from app.terminal import safe_text
 
 
@@ -21,8 +23,8 @@ def set_controls(args: argparse.Namespace) -> list[str]:
     controls = []
     if args.budget is not None:
         controls.append("--budget")
-    if args.think != "auto":
-        controls.append(f"--think {args.think}")
+    if ThinkMode(args.think) is not ThinkMode.AUTO:
+        controls.append(f"--think {ThinkMode(args.think).value}")
     if args.think_longer:
         controls.append("--think-longer")
     if args.effort:
@@ -33,7 +35,7 @@ def set_controls(args: argparse.Namespace) -> list[str]:
 def no_effect_note(info: Any, controls: Sequence[str]) -> str | None:
     """``note: NAME does not reason; --budget has no effect`` when the model ``info``
     (a :class:`app.engine.ModelInfo`) is of no reasoning family; else ``None``."""
-    if not controls or info is None or info.backend == "remote":
+    if not controls or info is None or info.backend is Backend.REMOTE:
         return None
     if get_family(info.family_id).reasons:
         return None

@@ -15,6 +15,7 @@ from typing import Any
 from app.cli.chat import History, chat_turn, record_model
 from app.cli.chat_load import load_model, load_params
 from app.cli.chat_notes import no_effect_note
+from app.engine import Backend
 from app.errors import PonderError
 from app.events import Event, EventKind
 from app.request import ThinkMode
@@ -152,14 +153,15 @@ class Repl:
         return False
 
     def _think(self, arg: str) -> bool:
-        modes = [m.value for m in ThinkMode]
-        if arg.lower() not in modes:
-            print(f"/think takes {', '.join(modes)}", file=sys.stderr)
+        try:
+            mode = ThinkMode(arg.lower())
+        except ValueError:
+            print(f"/think takes {', '.join(m.value for m in ThinkMode)}", file=sys.stderr)
             return False
-        self.args.think = arg.lower()
-        print(f"thinking: {self.args.think}")
-        if self.args.think != ThinkMode.AUTO.value:
-            self._note(f"/think {self.args.think}")
+        self.args.think = mode
+        print(f"thinking: {mode.value}")
+        if mode is not ThinkMode.AUTO:
+            self._note(f"/think {mode.value}")
         return False
 
     def _model(self, arg: str) -> bool:
@@ -208,7 +210,7 @@ def model_summary(info: Any) -> str:
     from app.display_names import path_display_name
     from app.families import get_family
 
-    if info.backend == "remote":
+    if info.backend is Backend.REMOTE:
         return f"{safe_text(info.name)} on {safe_text(info.endpoint)}"
     family = get_family(info.family_id)
     reasons = f"reasons ({family.display_name})" if family.reasons else "does not reason"

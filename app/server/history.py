@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from app.events import Event, EventKind, FinishReason
-from app.request import ChatMessage
+from app.request import ChatMessage, Role
 from app.server.hooks import CompletedExchange
 
 if TYPE_CHECKING:
@@ -34,7 +34,7 @@ API_MARK = " · API"
 
 def _key(model: str, system: str | None, turns: Sequence[ChatMessage]) -> str:
     digest = hashlib.sha256()
-    for part in (model, system or "", *(f"{m.role}\x00{m.content.strip()}" for m in turns)):
+    for part in (model, system or "", *(f"{m.role.value}\x00{m.content.strip()}" for m in turns)):
         digest.update(part.encode("utf-8", "surrogatepass"))
         digest.update(b"\x01")
     return digest.hexdigest()
@@ -45,7 +45,7 @@ def split_request(messages: Sequence[ChatMessage]) -> tuple[str | None, list[Cha
     system: list[str] = []
     turns: list[ChatMessage] = []
     for m in messages:
-        if m.role == "system":
+        if m.role is Role.SYSTEM:
             if not turns:
                 system.append(m.content)
             continue  # a system turn mid-conversation is not part of the saved tree
@@ -103,7 +103,7 @@ class ApiHistory:
         from app.store import MessageStatus, ModelRef, start_turn
 
         system, turns = split_request(ex.request.messages)
-        if not turns or turns[-1].role != "user":
+        if not turns or turns[-1].role is not Role.USER:
             raise ValueError("an API request must end with a user turn to be saved")
         model = self._model or ModelRef(ex.model, None, None, None)
         earlier, question = turns[:-1], turns[-1]
@@ -126,7 +126,7 @@ class ApiHistory:
         turn.recorder.finish(
             MessageStatus.COMPLETE, answer=ex.answer, finish_reason=ex.finish_reason
         )
-        answered = [*earlier, question, ChatMessage("assistant", ex.content)]
+        answered = [*earlier, question, ChatMessage(Role.ASSISTANT, ex.content)]
         self._remember(_key(ex.model, system, answered), conversation_id, turn.recorder.message_id)
         return conversation_id
 
@@ -141,7 +141,7 @@ class ApiHistory:
         from app.store import GenerationSettings, MessageStatus
 
         req = ex.request
-        first_user = next((m.content for m in earlier if m.role == "user"), None)
+        first_user = next((m.content for m in earlier if m.role is Role.USER), None)
         title = _title(first_user if first_user is not None else req.messages[-1].content)
         conv = store.create_conversation(
             model=model,
@@ -149,11 +149,13 @@ class ApiHistory:
             settings=GenerationSettings(req.sampling, req.thinking, req.max_tokens, req.seed),
             title=title,
         )
-        last_role = None
+        last_role: Role | None = None
         for turn in earlier:  # the client's copy of the chat so far (answers given elsewhere)
-            if turn.role == "user":
+            if turn.role is Role.USER:
                 store.add_user_message(conv.id, turn.content)
-            elif turn.role == "assistant" and last_role == "user":  # the tree needs a question
+            elif (
+                turn.role is Role.ASSISTANT and last_role is Role.USER
+            ):  # the tree needs a question
                 recorder = store.start_answer(conv.id, model=model, flush_interval=3600.0)
                 if turn.reasoning:
                     recorder.apply(Event(EventKind.REASONING, text=turn.reasoning))

@@ -19,6 +19,7 @@ from app.request import (
     ChatMessage,
     Effort,
     GenerationRequest,
+    Role,
     Sampling,
     ThinkingControl,
     ThinkMode,
@@ -210,7 +211,7 @@ def to_generation_request(body: ChatCompletionRequest) -> GenerationRequest:
     """The engine request for a validated body."""
     messages = tuple(
         ChatMessage(
-            role="system" if m.role == "developer" else m.role,
+            role=Role.SYSTEM if m.role == "developer" else Role(m.role),
             content=_text(m.content),
             reasoning=(m.reasoning_content or m.reasoning) if m.role == "assistant" else None,
         )

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from app.engine import LoadParams, ModelInfo
+from app.engine import LoadParams, ModelFile, ModelInfo, ModelTemplate, RuntimeParams
 from app.events import (
     TEXT_KINDS,
     Event,
@@ -26,26 +26,14 @@ from app.events import (
     injected_event,
 )
 from app.request import GenerationRequest, ThinkMode
+from app.templates import TemplateSource
 
 
 def fake_info(path: str = "fake-model.gguf", n_ctx: int = 2048) -> ModelInfo:
     return ModelInfo(
-        path=path,
-        architecture="fake",
-        name="Fake Model",
-        size_bytes=0,
-        n_params=0,
-        trained_context=n_ctx,
-        n_ctx=n_ctx,
-        n_gpu_layers=0,
-        n_threads=1,
-        flash_attn=False,
-        kv_cache_type="f16",
-        chat_template="",
-        template_source="model",
-        family_id="generic",
-        bos_token="",
-        eos_token="",
+        ModelFile(path, "fake", "Fake Model", trained_context=n_ctx),
+        RuntimeParams(n_ctx, n_threads=1, kv_cache_type="f16"),
+        ModelTemplate("", TemplateSource.MODEL, "generic"),
     )
 
 

@@ -13,13 +13,10 @@ from typing import Any
 
 from app.events import FinishReason, ReasoningState, Stats
 from app.request import Effort, LoopPolicy, Sampling, ThinkingControl, ThinkMode
+from app.request import Role as Role  # one Role: the history's messages are the requests'
 
-
-class Role(enum.Enum):
-    """Who wrote a message. The system prompt lives on the conversation, not in the tree."""
-
-    USER = "user"
-    ASSISTANT = "assistant"
+#: The roles a message in the history has (the system prompt lives on the conversation).
+TREE_ROLES = (Role.USER, Role.ASSISTANT)
 
 
 class MessageStatus(enum.Enum):

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from app.events import FinishReason, ReasoningState, Stats
-from app.store.domain import GenerationSettings, InjectedSpan, MessageStatus, ModelRef, Role
+from app.store.domain import (
+    TREE_ROLES,
+    GenerationSettings,
+    InjectedSpan,
+    MessageStatus,
+    ModelRef,
+    Role,
+)
 from app.store.errors import ImportFormatError
 from app.store.export import FORMAT_NAME, FORMAT_VERSION
 from app.store.schema import ConversationRow, MessageRow
@@ -168,14 +175,19 @@ class _Checked:
             raise self.fail(key, "is not an ISO date and time") from err
         return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-    def enum(self, key: str, kind: Any, *, optional: bool = False) -> Any:
+    def enum(self, key: str, kind: Any, *, optional: bool = False, allowed: Any = None) -> Any:
+        """The value at ``key`` as a member of the enum ``kind`` (of ``allowed`` if given)."""
         value = self.data.get(key)
         if value is None and optional:
             return None
+        members = list(kind if allowed is None else allowed)
         try:
-            return kind(value)
-        except ValueError as err:
-            raise self.fail(key, f"is not one of {[k.value for k in kind]}") from err
+            member = kind(value)
+        except ValueError:
+            member = None
+        if member not in members:
+            raise self.fail(key, f"is not one of {[k.value for k in members]}")
+        return member
 
     def model(self, key: str) -> ModelRef | None:
         value = self.data.get(key)
@@ -194,7 +206,7 @@ class _Message(_Checked):
         super().__init__(data, where)
         self.old_id: int = self.integer("id")
         self.parent: int | None = self.integer("parent_id", optional=True)
-        self.role: Role = self.enum("role", Role)
+        self.role: Role = self.enum("role", Role, allowed=TREE_ROLES)
         status: MessageStatus = self.enum("status", MessageStatus)
         self.status = MessageStatus.INTERRUPTED if status is MessageStatus.STREAMING else status
         self.content: str = self.text("content")

@@ -374,7 +374,7 @@ class Store:
     def chat_history(self, conversation_id: int) -> list[ChatMessage]:
         """The active path as engine messages (reasoning kept; the family policy decides)."""
         return [
-            ChatMessage(m.role.value, m.content, m.reasoning or None)
+            ChatMessage(m.role, m.content, m.reasoning or None)
             for m in self.active_path(conversation_id)
         ]
 

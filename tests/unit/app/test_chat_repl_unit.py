@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +13,12 @@ from app.cli.chat import History
 from app.cli.chat_continue import conversation_model, use_conversation_model
 from app.cli.chat_notes import no_effect_note, set_controls
 from app.cli.chat_repl import HELP, Command, Repl, parse_budget, parse_line
-from app.engine import ModelInfo
+from app.engine import Backend, ModelFile, ModelInfo, ModelTemplate, RuntimeParams
 from app.errors import ModelFileError, PonderError
 from app.events import Event, EventKind
+from app.request import ThinkMode
 from app.store import ModelRef, open_store
+from app.templates import TemplateSource
 
 
 def test_lines_and_commands() -> None:
@@ -46,23 +47,16 @@ def test_budget_argument() -> None:
 
 def _info(family_id: str, backend: str = "llama.cpp") -> ModelInfo:
     return ModelInfo(
-        path="/models/SmolLM2-135M-Instruct.Q4_1.gguf",
-        architecture="llama",
-        name="SmolLM2",
-        size_bytes=1,
-        n_params=1,
-        trained_context=8192,
-        n_ctx=1024,
-        n_gpu_layers=0,
-        n_threads=2,
-        flash_attn=False,
-        kv_cache_type="f16",
-        chat_template="",
-        template_source="model",
-        family_id=family_id,
-        bos_token="",
-        eos_token="",
-        backend=backend,
+        ModelFile(
+            "/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "llama",
+            "SmolLM2",
+            size_bytes=1,
+            n_params=1,
+            trained_context=8192,
+        ),
+        RuntimeParams(1024, n_threads=2, kv_cache_type="f16", backend=Backend(backend)),
+        ModelTemplate("", TemplateSource.MODEL, family_id),
     )
 
 
@@ -152,7 +146,7 @@ class _Engine:
             self.info = None  # the worker let go of the old model first
             yield Event(EventKind.ERROR, 1, "failed to load model")
             return
-        self.info = replace(_info("generic"), path=params.model_path)
+        self.info = _info("generic").replace(path=params.model_path)
         yield Event(EventKind.LOADED, 1)
 
 
@@ -191,3 +185,28 @@ def test_model_switch_that_fails_in_the_engine_loads_the_old_model_again(
     repl._model(str(tmp_path / "missing.gguf"))  # refused before the engine is asked
     assert engine.loaded == [str(broken), str(smollm2)]
     assert "missing.gguf" in capsys.readouterr().err
+
+
+def test_think_takes_a_mode_in_any_case_and_notes_a_model_that_does_not_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = _args()
+    engine = _Engine(fails_on="")
+    engine.info = _info("generic")
+    repl = Repl(
+        engine,
+        args,
+        lambda event: None,
+        History(argparse.Namespace(system=None, no_save=True, continue_id=None)),
+    )
+    repl._think("OFF")
+    assert args.think is ThinkMode.OFF
+    out, err = capsys.readouterr()
+    assert out == "thinking: off\n"
+    assert err == "note: SmolLM2-135M-Instruct Q4_1 does not reason; /think off has no effect\n"
+    assert set_controls(args) == ["--think off"]
+    repl._think("maybe")
+    assert args.think is ThinkMode.OFF
+    assert capsys.readouterr().err == "/think takes auto, on, off\n"
+    repl._think("auto")
+    assert args.think is ThinkMode.AUTO and capsys.readouterr().err == ""

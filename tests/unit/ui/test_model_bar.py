@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -48,9 +47,9 @@ def test_a_failed_load_keeps_its_message_after_an_answer_ends(qtbot) -> None:  #
 def test_the_bar_shows_how_many_layers_are_on_the_gpu(qtbot) -> None:  # type: ignore[no-untyped-def]
     bar = ModelBar()
     qtbot.addWidget(bar)
-    bar.set_loaded(dataclasses.replace(INFO, n_gpu_layers=20, n_layer=28))
+    bar.set_loaded(INFO.replace(n_gpu_layers=20, n_layer=28))
     assert bar.name.text().endswith(" · GPU: 20/28 layers")
-    bar.set_loaded(dataclasses.replace(INFO, n_gpu_layers=-1, n_layer=28))
+    bar.set_loaded(INFO.replace(n_gpu_layers=-1, n_layer=28))
     assert bar.name.text().endswith(" · GPU: 28/28 layers")
-    bar.set_loaded(dataclasses.replace(INFO, n_gpu_layers=0, n_layer=28))
+    bar.set_loaded(INFO.replace(n_gpu_layers=0, n_layer=28))
     assert bar.name.text().endswith(" · CPU")

@@ -12,29 +12,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import Qt
 
-from app.engine import ModelInfo
+from app.engine import ModelFile, ModelInfo, ModelTemplate, RuntimeParams
 from app.settings import settings_path
+from app.templates import TemplateSource
 from tests.support.window import window_open
 from ui.window import MainWindow
 
 # What the model bar shows once a model is loaded (a long line: name, family, context...).
 INFO = ModelInfo(
-    path="/models/bartowski/DeepSeek-R1-Distill-Qwen-7B-GGUF/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf",
-    architecture="qwen2",
-    name="DeepSeek R1 Distill Qwen 7B",
-    size_bytes=4_680_000_000,
-    n_params=7_600_000_000,
-    trained_context=131072,
-    n_ctx=8192,
-    n_gpu_layers=0,
-    n_threads=8,
-    flash_attn=False,
-    kv_cache_type="f16",
-    chat_template="",
-    template_source="model",
-    family_id="deepseek-r1",
-    bos_token="",
-    eos_token="",
+    ModelFile(
+        "/models/bartowski/DeepSeek-R1-Distill-Qwen-7B-GGUF/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf",
+        "qwen2",
+        "DeepSeek R1 Distill Qwen 7B",
+        size_bytes=4_680_000_000,
+        n_params=7_600_000_000,
+        trained_context=131072,
+    ),
+    RuntimeParams(8192, n_threads=8, kv_cache_type="f16"),
+    ModelTemplate("", TemplateSource.MODEL, "deepseek-r1"),
 )
 
 

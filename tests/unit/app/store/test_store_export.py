@@ -353,6 +353,7 @@ def _msg(mid: int, parent: int | None, **extra: Any) -> dict[str, Any]:
         ([_msg(1, 5)], "unknown parent 5"),
         ([_msg(1, None), _msg(1, None)], "duplicate ids"),
         ([_msg(1, None, role="robot")], r"conversations\[1\]\.messages\[0\]\.role"),
+        ([_msg(1, None, role="system")], r"\.role is not one of \['user', 'assistant'\]"),
         ([_msg(1, None, content=3)], "content is not a string"),
         ([_msg(1, None, created_at="yesterday")], "created_at is not an ISO date"),
     ],
