@@ -27,7 +27,7 @@ def _open_window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
     w = MainWindow(first_run=False)
     qtbot.addWidget(w)
     w.show()
-    qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.history.ready, timeout=10_000)
     return w
 
 
