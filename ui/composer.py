@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.request import Effort, ThinkingControl, ThinkMode
+from app.settings import Settings
 
 THINKING_CHOICES = [
     ("Thinking: auto", ("auto", None)),
@@ -137,6 +138,15 @@ class Composer(QWidget):
             min_tokens=longer if mode != "off" else None,
             effort=effort,
         )
+
+    def store_into(self, settings: Settings) -> None:
+        """Remember the thinking choice for the next run (``settings.thinking``, ``budget``)."""
+        control = self.thinking_control()
+        settings.thinking = (
+            "off" if control.mode is ThinkMode.OFF else ("budget" if control.budget else "auto")
+        )
+        if control.budget:
+            settings.budget = control.budget
 
     def set_thinking(self, mode: str, budget: int | None) -> None:
         for i, (_label, (m, b)) in enumerate(THINKING_CHOICES):

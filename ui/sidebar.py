@@ -101,6 +101,9 @@ class Sidebar(QWidget):
         self.list_view.clicked.connect(self._on_list_view_clicked)
         self.list_view.activated.connect(self._on_list_view_clicked)
         self.list_view.customContextMenuRequested.connect(self._on_list_view_context_menu)
+        exporter.progressed.connect(self._on_exporter_progressed)
+        exporter.finished.connect(self._on_exporter_finished)
+        exporter.failed.connect(self._on_exporter_finished)
 
     # -- the list ---------------------------------------------------------------------------
 
@@ -209,6 +212,12 @@ class Sidebar(QWidget):
             results=results,
         )
         return menu
+
+    def _on_exporter_progressed(self, note: str) -> None:
+        self.status.showMessage(note)
+
+    def _on_exporter_finished(self, note: str) -> None:  # done, or failed
+        self.status.showMessage(note, 20000)
 
     def export_dataset(self) -> None:
         """Export the selected conversations (or every search result) as a dataset."""

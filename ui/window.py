@@ -181,9 +181,6 @@ class MainWindow(QMainWindow):
         self.model_bar.library_clicked.connect(self.library.show_library)
         self.view.side_by_side_clicked.connect(self.show_side_by_side)
         self.server.conversation_saved.connect(self._on_server_conversation_saved)
-        self.exporter.progressed.connect(lambda note: status.showMessage(note))
-        self.exporter.finished.connect(lambda note: status.showMessage(note, 20000))
-        self.exporter.failed.connect(lambda note: status.showMessage(note, 20000))
 
     def _shortcuts(self) -> None:
         def add(seq: QKeySequence | str, slot: Callable[[], object], name: str) -> None:
@@ -376,12 +373,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.settings_panel.store_into(self.settings)
         self.settings.window_geometry = bytes(self.saveGeometry().toBase64().data()).decode()
-        control = self.composer.thinking_control()
-        self.settings.thinking = (
-            "off" if control.mode.value == "off" else ("budget" if control.budget else "auto")
-        )
-        if control.budget:
-            self.settings.budget = control.budget
+        self.composer.store_into(self.settings)
         try:
             save_settings(self.settings)
         except OSError as err:
