@@ -8,14 +8,13 @@ wires the objects that do the work.
 - :class:`~ui.model_loader.ModelLoader`: opening and loading the chat's model;
 - :class:`~ui.serve_controller.ServeController`: the local API server switch;
 - :class:`~ui.library_shell.LibraryShell`: the library, Compare and welcome pages, which
-  reach the window only through :class:`ui.host.Host` (this class implements it).
+  reach the window only through :class:`ui.host.Host` (:class:`~ui.window_host.WindowHost`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from PySide6.QtCore import QByteArray, QPoint, Qt
@@ -47,11 +46,11 @@ from ui.serve_controller import ServeController
 from ui.serving import LocalServer
 from ui.settings_panel import SettingsPanel
 from ui.sidebar import SIDEBAR_MIN_WIDTH, Sidebar
+from ui.window_host import WindowHost
 
 if TYPE_CHECKING:
-    from app.request import ChatMessage, GenerationRequest
     from app.store.store import Store
-    from backends.base import LoadParams, ModelInfo
+    from backends.base import ModelInfo
 
 __all__ = ["EMPTY_NO_MODEL", "EMPTY_READY", "EMPTY_READY_PLAIN", "SIDEBAR_MIN_WIDTH", "MainWindow"]
 
@@ -102,9 +101,6 @@ class MainWindow(QMainWindow):
         self.settings_panel.load_from(self.settings)
         self.composer.set_thinking(self.settings.thinking, self.settings.budget)
 
-        self.library = LibraryShell(self, self)
-        self.addToolBar(self.library.toolbar)
-        self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         confirm = self._ask
         self.chat = ChatController(
             self.bridge,
@@ -139,6 +135,18 @@ class MainWindow(QMainWindow):
             confirm=confirm,
             parent=self,
         )
+        host = WindowHost(
+            settings=self.settings,
+            bridge=self.bridge,
+            history=self.history,
+            sidebar=self.sidebar,
+            chat=self.chat,
+            models=self.models,
+            stack=self.stack,
+            chat_page=self.chat_page,
+        )
+        self.library = LibraryShell(host, self)
+        self.addToolBar(self.library.toolbar)
         self._connect()
         self._shortcuts()
         if store is not None:
@@ -169,6 +177,7 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         status = self.statusBar()
+        self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         self.history.listed.connect(self.sidebar.show_conversations)
         self.history.opened.connect(self.refresh_conversations)
         self.history.history_off.connect(self._show_history_off)
@@ -216,15 +225,6 @@ class MainWindow(QMainWindow):
             StorageError: there is no history this run.
         """
         return self.history.store
-
-    def db_job(
-        self,
-        work: Callable[[Store], T],
-        on_done: Callable[[T], None] | None = None,
-        on_error: Callable[[BaseException], None] | None = None,
-    ) -> None:
-        """Run ``work(store)`` on the database thread; ``on_done`` gets its result here."""
-        self.history.db_job(work, on_done, on_error)
 
     def refresh_conversations(self) -> None:
         """Read the sidebar's list again (on the database thread; the newest read wins)."""
@@ -321,9 +321,6 @@ class MainWindow(QMainWindow):
 
     # -- models and the API ---------------------------------------------------------------------
 
-    def load_params(self, path: str) -> LoadParams:
-        return self.models.load_params(path)
-
     def load_model(self, path: str, *, chat_template: str | None = None) -> None:
         """Load a model file or a ``remote://SOURCE/MODEL``; progress shows in the model bar."""
         self.models.load_model(path, chat_template=chat_template)
@@ -340,33 +337,6 @@ class MainWindow(QMainWindow):
 
     def _on_bridge_model_loaded(self, info: ModelInfo) -> None:
         self.library.note_model_loaded()
-
-    # -- the pages (ui.host.Host) ------------------------------------------------------------
-
-    def request_for(
-        self, history: Sequence[ChatMessage], *, max_tokens: int | None = None
-    ) -> GenerationRequest:
-        return self.chat.request_for(history, max_tokens=max_tokens)
-
-    def has_model(self) -> bool:
-        last = self.settings.last_model_path
-        return self.bridge.info is not None or bool(last and Path(last).exists())
-
-    def add_page(self, page: QWidget) -> None:
-        self.stack.addWidget(page)
-
-    def show_page(self, page: QWidget) -> None:
-        self.stack.setCurrentWidget(page)
-
-    def current_page(self) -> QWidget | None:
-        return self.stack.currentWidget()
-
-    def show_chat(self) -> None:
-        self.stack.setCurrentWidget(self.chat_page)
-        self.composer.edit.setFocus()
-
-    def chat_is_empty(self) -> bool:
-        return self.current_page() is self.chat_page and not self.view.widgets
 
     # -- lifecycle ------------------------------------------------------------------------------
 
