@@ -34,8 +34,7 @@ from app.store.recorder import AnswerRecorder
 from backends.base import LoadParams, ModelInfo
 from ui.answer_stream import AnswerStream
 from ui.bridge import EngineBridge
-from ui.conversation_view import message_widget
-from ui.message_view import MessageWidget
+from ui.message_view import MessageWidget, message_widget
 
 if TYPE_CHECKING:
     from app.store.store import Store

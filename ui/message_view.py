@@ -10,7 +10,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QFont, QGuiApplication
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget
 
+from app.display_names import ref_display_name
 from app.events import Stats
+from app.store.domain import Message, MessageStatus, Role
 from ui.answer_view import AnswerView
 from ui.answer_view import warm_up_math as warm_up_math  # the warm-up imports it from here
 from ui.trace_view import TraceWidget as TraceWidget  # where the trace was defined before
@@ -180,3 +182,36 @@ class MessageWidget(QFrame):
     def _copy_reasoning(self) -> None:
         if self.trace is not None:
             QGuiApplication.clipboard().setText(self.trace.text)
+
+
+def message_widget(message: Message, parent: QWidget | None = None) -> MessageWidget:
+    """A saved message as the chat shows it (trace collapsed, stats, how it ended)."""
+    role = "user" if message.role is Role.USER else "assistant"
+    w = MessageWidget(role, message.id, parent)
+    if message.role is Role.ASSISTANT:
+        if message.reasoning.strip():
+            trace = w.ensure_trace()
+            trace.set_text(message.reasoning)
+            for span in message.injected:  # why Ponder ended it, as the live header said
+                trace.note_injected(span.reason)
+            stats = message.stats
+            trace.finish(
+                message.reasoning_state,
+                (stats.thinking_ms / 1000.0) if stats else 0.0,
+                stats.reasoning_tokens if stats else None,
+                collapse=True,
+            )
+        w.set_content(message.content)
+        name = ref_display_name(message.model)
+        w.set_model_name(name)
+        w.set_stats(message.stats, name)
+        if message.status is MessageStatus.INTERRUPTED:
+            w.set_error("Interrupted — the app stopped before this answer was finished.")
+        elif message.status is MessageStatus.ERROR:
+            w.set_error(message.error or "The engine failed.")
+        elif message.status is MessageStatus.CANCELLED:
+            w.set_error("Stopped.")
+    else:
+        w.set_content(message.content)
+    w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
+    return w
