@@ -107,7 +107,7 @@ def stream_bench() -> dict[str, float]:
     from app.events import Event, EventKind
     from ui.message_view import MessageWidget
     from ui.theme import apply_theme
-    from ui.window import MainWindow, _Active
+    from ui.window import MainWindow
 
     app = QApplication.instance() or QApplication([])
     apply_theme(app)  # type: ignore[arg-type]
@@ -122,7 +122,7 @@ def stream_bench() -> dict[str, float]:
         app.processEvents()
         time.sleep(0.01)
     widget = window.view.append_widget(MessageWidget("assistant", 1))
-    window._active = _Active(1, _NullRecorder(), widget, None)  # type: ignore[arg-type]
+    window.chat.follow(1, _NullRecorder(), widget, None)  # type: ignore[arg-type]
     trace, answer = token_stream()
     events = [Event(EventKind.REASONING, 1, t) for t in trace] + [
         Event(EventKind.CONTENT, 1, t) for t in answer
@@ -145,7 +145,7 @@ def stream_bench() -> dict[str, float]:
             return
         batch = events[pos : pos + BATCH]
         t0 = time.perf_counter()
-        window._on_bridge_events_arrived(1, batch)
+        window.chat.stream._on_bridge_events_arrived(1, batch)
         costs.append((pos, time.perf_counter() - t0))
         state["pos"] = pos + BATCH
 
@@ -160,7 +160,7 @@ def stream_bench() -> dict[str, float]:
     t_start = time.perf_counter()
     app.exec()
     wall = time.perf_counter() - t_start
-    window._active = None
+    window.chat.stream.forget()
     window.close()
 
     def around(token: int) -> float:
@@ -224,7 +224,7 @@ def cold_start_child() -> None:
             window.repaint()  # the filled list on screen
             result["ready_at"] = time.time()
             result["rows"] = window.list_model.rowCount()
-        if window._store is None:  # the store itself still opening in the background
+        if not window.history.ready:  # the store itself still opening in the background
             return
         poll.stop()
         result["store_at"] = time.time()

@@ -152,8 +152,8 @@ def real_chat_screenshots(window, out: Path, suffix: str, settle) -> None:  # ty
     edit.setFocus()
     QTest.keyClicks(edit, PROMPT)
     QTest.keyClick(edit, Qt.Key.Key_Return)
-    wait_until(lambda: window._active is not None, 60, "the answer to start", settle)
-    widget = window._active.widget
+    wait_until(lambda: window.chat.stream.active, 60, "the answer to start", settle)
+    widget = window.chat.stream.widget
 
     def streamed_enough() -> bool:
         trace = widget.trace
@@ -161,7 +161,7 @@ def real_chat_screenshots(window, out: Path, suffix: str, settle) -> None:  # ty
 
     wait_until(streamed_enough, ANSWER_TIMEOUT_S, "the reasoning to stream", settle)
     window.grab().save(str(out / f"streaming-trace{suffix}.png"))
-    wait_until(lambda: window._active is None, ANSWER_TIMEOUT_S, "the answer to end", settle)
+    wait_until(lambda: not window.chat.stream.active, ANSWER_TIMEOUT_S, "the answer to end", settle)
     settle(2.5)  # the finished answer is re-rendered in the background
     window.grab().save(str(out / f"answer-collapsed-trace{suffix}.png"))
     widget.trace.set_collapsed(False)

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.request import Effort, ThinkingControl, ThinkMode
+from app.settings import Settings
 
 #: The thinking menu: a label, the mode and the budget (-1: the custom budget's value).
 THINKING_CHOICES: list[tuple[str, tuple[ThinkMode, int | None]]] = [
@@ -138,6 +139,15 @@ class Composer(QWidget):
             min_tokens=longer if mode is not ThinkMode.OFF else None,
             effort=effort,
         )
+
+    def store_into(self, settings: Settings) -> None:
+        """Remember the thinking choice for the next run (``settings.thinking``, ``budget``)."""
+        control = self.thinking_control()
+        settings.thinking = (
+            "off" if control.mode is ThinkMode.OFF else ("budget" if control.budget else "auto")
+        )
+        if control.budget:
+            settings.budget = control.budget
 
     def set_thinking(self, choice: str, budget: int | None) -> None:
         """Select a saved choice: ``Settings.thinking`` ("auto", "off" or "budget")."""

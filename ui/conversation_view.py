@@ -9,9 +9,9 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
-from app.display_names import ref_display_name
-from app.store.domain import Message, MessageStatus, Role
+from app.store.domain import Message
 from ui.message_view import MessageWidget
+from ui.message_view import message_widget as message_widget  # built there; imported here too
 
 PAGE = 40
 
@@ -132,35 +132,3 @@ class ConversationView(QScrollArea):
 
     def _on_scrollbar_value_changed(self, value: int) -> None:
         self._stick_to_bottom = value >= self.verticalScrollBar().maximum() - 24
-
-
-def message_widget(message: Message, parent: QWidget | None = None) -> MessageWidget:
-    """A saved message as the chat shows it (trace collapsed, stats, how it ended)."""
-    w = MessageWidget(message.role, message.id, parent)
-    if message.role is Role.ASSISTANT:
-        if message.reasoning.strip():
-            trace = w.ensure_trace()
-            trace.set_text(message.reasoning)
-            for span in message.injected:  # why Ponder ended it, as the live header said
-                trace.note_injected(span.reason)
-            stats = message.stats
-            trace.finish(
-                message.reasoning_state,
-                (stats.thinking_ms / 1000.0) if stats else 0.0,
-                stats.reasoning_tokens if stats else None,
-                collapse=True,
-            )
-        w.set_content(message.content)
-        name = ref_display_name(message.model)
-        w.set_model_name(name)
-        w.set_stats(message.stats, name)
-        if message.status is MessageStatus.INTERRUPTED:
-            w.set_error("Interrupted — the app stopped before this answer was finished.")
-        elif message.status is MessageStatus.ERROR:
-            w.set_error(message.error or "The engine failed.")
-        elif message.status is MessageStatus.CANCELLED:
-            w.set_error("Stopped.")
-    else:
-        w.set_content(message.content)
-    w.set_siblings(message.sibling_index, max(1, len(message.sibling_ids)), message.sibling_ids)
-    return w

@@ -26,19 +26,19 @@ from PySide6.QtWidgets import (
 
 from app.display_names import distinct_names, path_display_name
 from app.engine import LoadParams, ModelInfo
-from app.events import Event, EventKind, FinishReason, Stats
+from app.events import Stats
 from app.library.fit import MachineMemory, gib
 from app.library.local import LocalModel
 from app.request import ChatMessage, GenerationRequest
 from app.store.domain import Message, ModelRef, Role
 from app.store.recorder import AnswerRecorder
+from ui.answer_stream import AnswerStream
 from ui.bridge import EngineBridge
-from ui.conversation_view import message_widget
-from ui.message_view import MessageWidget
+from ui.message_view import MessageWidget, message_widget
 
 if TYPE_CHECKING:
     from app.store.store import Store
-    from ui.window import MainWindow
+    from ui.host import Host
 
 
 def both_fit(a: LocalModel, b: LocalModel, n_ctx: int | None, machine: MachineMemory) -> str | None:
@@ -56,15 +56,13 @@ def both_fit(a: LocalModel, b: LocalModel, n_ctx: int | None, machine: MachineMe
 
 def compare_message(message_id: int, parent: QWidget) -> MessageWidget:
     """An answer widget without the chat's actions that do not apply here."""
-    return _plain(MessageWidget("assistant", message_id, parent))
+    return _plain(MessageWidget(Role.ASSISTANT, message_id, parent))
 
 
 def stats_line(stats: Stats) -> str:
     """What a column shows of an answer's figures."""
     ttft = stats.time_to_first_token_ms
     speed = f"{stats.decode_tokens_per_s:.1f} tok/s"
-    if ttft is None:
-        return speed
     return f"first token {ttft / 1000:.2f} s · thinking {stats.thinking_ms / 1000:.1f} s · {speed}"
 
 
@@ -123,14 +121,18 @@ class CompareColumn(QWidget):
         col.addWidget(self.scroll_area, 1)
         self.widget: MessageWidget | None = None
         self.recorder: AnswerRecorder | None = None
-        self.request_id: int | None = None
-        self.running = False
+        self.stream = AnswerStream(self.bridge, parent=self)
         self._pending: GenerationRequest | None = None
         self._prefer: str | None = None  # the model to select once the list arrives
+        self.stream.finished.connect(self.finished)
+        self.stream.figures_arrived.connect(self._on_stream_figures_arrived)
         self.bridge.model_loaded.connect(self._on_bridge_model_loaded)
         self.bridge.load_failed.connect(self._on_bridge_load_failed)
-        self.bridge.events_arrived.connect(self._on_bridge_events_arrived)
-        self.bridge.request_finished.connect(self._on_bridge_request_finished)
+
+    @property
+    def running(self) -> bool:
+        """An answer is being loaded for or written."""
+        return self.stream.active
 
     def set_models(self, models: list[LocalModel]) -> None:
         current = self.models.currentData()
@@ -179,12 +181,12 @@ class CompareColumn(QWidget):
         if self.widget is not None:
             self.widget.deleteLater()
         self.widget = compare_message(recorder.message_id, self.holder)
-        self.widget.set_model_name(path_display_name(params.model_path))
-        self.widget.set_streaming(True)
+        name = path_display_name(params.model_path)
+        self.widget.set_model_name(name)
+        self.widget.answer_now_clicked.connect(self.bridge.answer_now)
         self._holder_layout.insertWidget(0, self.widget)
         self.recorder = recorder
-        self.running = True
-        self.request_id = None
+        self.stream.begin(self.widget, budget=request.thinking.budget, model_name=name)
         info = self.bridge.info
         if info is not None and info.path == params.model_path and params.chat_template is None:
             self._generate(request)
@@ -196,7 +198,7 @@ class CompareColumn(QWidget):
     def _generate(self, request: GenerationRequest) -> None:
         assert self.recorder is not None
         self.status.setText("Thinking…")
-        self.request_id = self.bridge.generate(request, sink=self.recorder.apply)
+        self.stream.request_id = self.bridge.generate(request, sink=self.recorder.apply)
 
     def _on_bridge_model_loaded(self, info: ModelInfo) -> None:
         if self._pending is not None:
@@ -207,55 +209,10 @@ class CompareColumn(QWidget):
         self._pending = None
         if self.widget is not None:
             self.widget.set_error(message)
-        self._finish()
+        self.stream.finish()
 
-    def _on_bridge_events_arrived(self, request_id: int, events: list[Event]) -> None:
-        w = self.widget
-        if w is None or request_id != self.request_id:
-            return  # a stale request's events
-        for event in events:
-            kind = event.kind
-            if kind is EventKind.REASONING:
-                if event.text or w.trace is not None:  # a count alone makes no trace
-                    w.ensure_trace().append(event.text, tokens=event.tokens)
-            elif kind is EventKind.CONTENT:
-                if w.trace is not None and w.trace.live:
-                    w.trace.finish(None, None, None, collapse=False)
-                w.answer.append(event.text)
-            elif kind is EventKind.STATS and event.stats is not None:
-                stats = event.stats
-                if w.trace is not None:
-                    w.trace.finish(
-                        stats.reasoning_state,
-                        stats.thinking_ms / 1000.0,
-                        stats.reasoning_tokens,
-                        collapse=False,
-                    )
-                info = self.bridge.info
-                w.set_stats(stats, path_display_name(info.path) if info else "")
-                self.status.setText(stats_line(stats))
-            elif kind is EventKind.ERROR:
-                w.set_error(event.text)
-                self._finish()
-            elif kind is EventKind.DONE:
-                if event.finish_reason is FinishReason.CANCELLED:
-                    w.set_error("Stopped.")
-                self._finish()
-
-    def _on_bridge_request_finished(self, request_id: int) -> None:
-        if request_id == self.request_id:
-            self._finish()
-
-    def _finish(self) -> None:
-        if not self.running:
-            return
-        self.running = False
-        if self.widget is not None:
-            self.widget.answer.finish()
-            self.widget.set_streaming(False)
-            if self.widget.trace is not None and self.widget.trace.live:
-                self.widget.trace.finish(None, None, None, collapse=False)
-        self.finished.emit()
+    def _on_stream_figures_arrived(self, stats: Stats) -> None:
+        self.status.setText(stats_line(stats))
 
     def stop(self) -> None:
         self._pending = None
@@ -272,9 +229,9 @@ class CompareView(QWidget):
 
     compared = Signal(int)
 
-    def __init__(self, window: MainWindow, machine: MachineMemory) -> None:
-        super().__init__(window.stack)
-        self.main = window
+    def __init__(self, host: Host, machine: MachineMemory, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
         self.machine = machine
         self.conversation_id: int | None = None
         self._preparing = False  # the question's rows are being written
@@ -345,7 +302,7 @@ class CompareView(QWidget):
         if a is None or b is None:
             self.error.setText("Choose two models (the library lists the ones on this machine).")
             return False
-        n_ctx = self.main.settings.n_ctx
+        n_ctx = self.host.settings.n_ctx
         refused = both_fit(a, b, n_ctx, self.machine)
         if refused:
             self.error.setText(refused)
@@ -364,22 +321,16 @@ class CompareView(QWidget):
             self._preparing = False
             cid, history, rec_a, rec_b = result
             self.conversation_id = cid
-            request = GenerationRequest(
-                messages=tuple(history),
-                system_prompt=None,
-                sampling=self.main.settings_panel.sampling(),
-                thinking=self.main.composer.thinking_control(),
-                max_tokens=max_tokens or self.main.settings_panel.max_tokens.value() or None,
-            )
+            request = self.host.request_for(history, max_tokens=max_tokens)
             for column, model, rec, template in (
                 (self.left, a, rec_a, templates[0]),
                 (self.right, b, rec_b, templates[1]),
             ):
-                params = self.main.load_params(str(model.path))
+                params = self.host.load_params(str(model.path))
                 if template is not None:
                     params = replace(params, chat_template=template)
                 column.start(params, request, rec)
-            self.main.refresh_conversations()
+            self.host.refresh_conversations()
 
         def failed(err: BaseException) -> None:
             self._preparing = False
@@ -391,7 +342,7 @@ class CompareView(QWidget):
         self._preparing = True
         self.compare_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        self.main.db_job(prepare, ready, failed)
+        self.host.db_job(prepare, ready, failed)
         return True
 
     def show_saved(self, message_id: int) -> bool:
@@ -418,7 +369,7 @@ class CompareView(QWidget):
         def failed(err: BaseException) -> None:
             self.error.setText(f"Could not open these answers: {err}")
 
-        self.main.db_job(read, ready, failed)
+        self.host.db_job(read, ready, failed)
         return True
 
     def _on_stop_button_clicked(self) -> None:
@@ -430,7 +381,7 @@ class CompareView(QWidget):
             return
         self.compare_button.setEnabled(True)
         self.stop_button.setEnabled(False)
-        self.main.refresh_conversations()
+        self.host.refresh_conversations()
         if self.conversation_id is not None:
             self.compared.emit(self.conversation_id)
 

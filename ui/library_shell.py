@@ -1,42 +1,43 @@
-"""The window's pages besides the chat: the library screen and the first-run welcome.
+"""The window's pages besides the chat: the library screen, Compare and the first-run welcome.
 
-:class:`LibraryShell` adds a Chat / Library switch to the main window's toolbar, builds the
-library screen on first use (so the GUI starts without importing huggingface_hub), and shows
-the welcome page when no model is on this machine and none is loaded.
+:class:`LibraryShell` makes the Chat / Library / Compare switch (a toolbar the window adds),
+builds the library screen on first use (so the GUI starts without importing
+huggingface_hub), and shows the welcome page when no model is on this machine and none is
+loaded. It asks the window for what it needs through :class:`ui.host.Host`.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QToolBar, QWidget
 
+from ui.host import Host
 from ui.library_tasks import run_task
 
 if TYPE_CHECKING:
-    from app.engine import ModelInfo
     from app.library.fit import MachineMemory
     from app.library.local import LocalModel
     from ui.library_compare import CompareView
     from ui.library_view import LibraryView
     from ui.welcome import WelcomePage
-    from ui.window import MainWindow
 
 
 class LibraryShell(QObject):
-    """The library and welcome pages of one main window."""
+    """The library, Compare and welcome pages of one main window."""
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, host: Host, parent: QWidget) -> None:
+        """``parent``: the window (dialogs open over it)."""
+        super().__init__(parent)
+        self.host = host
+        self.parent_widget = parent
         self.view: LibraryView | None = None
         self.welcome: WelcomePage | None = None
         self.compare: CompareView | None = None
         self._machine: MachineMemory | None = None
-        bar = QToolBar("Views", window)
+        bar = QToolBar("Views", parent)
         bar.setObjectName("viewsToolbar")
         bar.setMovable(False)
         group = QActionGroup(bar)
@@ -54,9 +55,7 @@ class LibraryShell(QObject):
         self.library_action.triggered.connect(self.show_library)
         self.compare_action.setToolTip("Ask two models the same question side by side")
         self.compare_action.triggered.connect(self.show_compare)
-        window.addToolBar(bar)
         self.toolbar = bar
-        window.bridge.model_loaded.connect(self._on_bridge_model_loaded)
 
     @property
     def machine(self) -> MachineMemory:
@@ -73,32 +72,31 @@ class LibraryShell(QObject):
         if self.view is None:
             from ui.library_view import LibraryView
 
-            self.view = LibraryView(self.window.stack, machine=self.machine)
+            self.view = LibraryView(self.parent_widget, machine=self.machine)
             self.view.load_requested.connect(self._on_view_load_requested)
-            self.window.stack.addWidget(self.view)
+            self.host.add_page(self.view)
         return self.view
 
     def current(self) -> QWidget | None:
-        return self.window.stack.currentWidget()
+        return self.host.current_page()
 
     def show_library(self) -> None:
         view = self.library_view()
-        self.window.stack.setCurrentWidget(view)
+        self.host.show_page(view)
         self.library_action.setChecked(True)
 
     def show_chat(self) -> None:
-        self.window.stack.setCurrentWidget(self.window.chat_page)
+        self.host.show_chat()
         self.chat_action.setChecked(True)
-        self.window.composer.edit.setFocus()
 
     def show_compare(self) -> CompareView:
         if self.compare is None:
             from ui.library_compare import CompareView
 
-            self.compare = CompareView(self.window, self.machine)
-            self.window.stack.addWidget(self.compare)
+            self.compare = CompareView(self.host, self.machine, self.parent_widget)
+            self.host.add_page(self.compare)
         view = self.compare
-        self.window.stack.setCurrentWidget(view)
+        self.host.show_page(view)
         self.compare_action.setChecked(True)
         from app.library.local import list_local_models
 
@@ -109,45 +107,41 @@ class LibraryShell(QObject):
         if self.welcome is None:
             from ui.welcome import WelcomePage
 
-            self.welcome = WelcomePage(self.machine, self.library_view, self.window.stack)
+            self.welcome = WelcomePage(self.machine, self.library_view, self.parent_widget)
             self.welcome.load_requested.connect(self._on_view_load_requested)
             self.welcome.add_file_clicked.connect(self._on_welcome_add_file_clicked)
             self.welcome.library_clicked.connect(self.show_library)
-            self.window.stack.addWidget(self.welcome)
-        self.window.stack.setCurrentWidget(self.welcome)
+            self.host.add_page(self.welcome)
+        self.host.show_page(self.welcome)
         for action in (self.chat_action, self.library_action, self.compare_action):
             action.setChecked(False)
         return self.welcome
 
     # -- first run ---------------------------------------------------------------------------
 
-    def _has_model(self) -> bool:
-        last = self.window.settings.last_model_path
-        return self.window.bridge.info is not None or bool(last and Path(last).exists())
-
     def check_first_run(self) -> None:
         """Show the welcome page if no model is on this machine (scanned in the background)."""
-        if self._has_model():
+        if self.host.has_model():
             return
         from app.library.local import list_local_models
 
         run_task(list_local_models, self._on_first_scan_done, lambda _err: None, context=self)
 
     def _on_first_scan_done(self, models: list[LocalModel]) -> None:
-        if self._has_model() or any(m.usable for m in models):
+        if self.host.has_model() or any(m.usable for m in models):
             return
-        if self.current() is self.window.chat_page and not self.window.view.widgets:
+        if self.host.chat_is_empty():
             self.show_welcome()
 
     # -- slots -------------------------------------------------------------------------------
 
     def _on_view_load_requested(self, path: str) -> None:
-        self.window.load_model(path)
+        self.host.load_model(path)
         self.show_chat()
 
     def _on_welcome_add_file_clicked(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self.window, "Add a model file", "", "GGUF models (*.gguf)"
+            self.parent_widget, "Add a model file", "", "GGUF models (*.gguf)"
         )
         if not path:
             return
@@ -164,7 +158,8 @@ class LibraryShell(QObject):
             self.view.refresh_local()
         self._on_view_load_requested(path)
 
-    def _on_bridge_model_loaded(self, info: ModelInfo) -> None:
+    def note_model_loaded(self) -> None:
+        """A model was loaded: the welcome page, if shown, gives way to the chat."""
         if self.welcome is not None and self.current() is self.welcome:
             self.show_chat()
 

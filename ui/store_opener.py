@@ -65,6 +65,8 @@ def open_or_history_off() -> tuple[Store, str | None]:
 
     Raises:
         DatabaseUnusableError: the file was damaged or foreign, and was set aside.
+        StorageError: the database cannot be used and no temporary one can be made either
+            (the message says both).
     """
     from app.errors import StorageError
     from app.store.errors import DatabaseUnusableError
@@ -82,7 +84,10 @@ def open_or_history_off() -> tuple[Store, str | None]:
         reason = f"The history database {store.path} is read-only; nothing is saved."
         store.close()
     log.warning("history is off for this run: %s", reason)
-    return open_scratch_store(), reason
+    try:
+        return open_scratch_store(), reason
+    except StorageError as err:  # no history at all: say why, both parts
+        raise StorageError(f"{reason} {err}") from err
 
 
 class StoreOpener:

@@ -48,7 +48,7 @@ def start(qtbot, w: MainWindow, text: str) -> None:  # type: ignore[no-untyped-d
     w.composer.edit.setPlainText(text)
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
     assert w.busy  # its rows are written on the database thread, then it streams
-    qtbot.waitUntil(lambda: w._active is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.chat.stream.active, timeout=10_000)
 
 
 def saved_answer(w: MainWindow):  # type: ignore[no-untyped-def]
@@ -64,7 +64,7 @@ def test_answer_now_button_on_the_live_trace(qtbot, window: MainWindow) -> None:
     trace = widget.trace
     assert trace is not None and trace.live and not trace.answer_now.isHidden()
     trace.answer_now.click()
-    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    qtbot.waitUntil(lambda: not window.chat.stream.active, timeout=240_000)
     # The trace records where and why the thinking ended; the answer follows it.
     assert "[Ponder · answer now]" in trace.text
     assert trace.end_reason is InjectReason.ANSWER_NOW
@@ -84,7 +84,7 @@ def test_answer_now_shortcut(qtbot, window: MainWindow) -> None:  # type: ignore
     widget = window.view.widgets[-1]
     qtbot.waitUntil(lambda: widget.trace is not None and widget.trace.tokens > 8, timeout=60_000)
     qtbot.keyClick(window, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    qtbot.waitUntil(lambda: not window.chat.stream.active, timeout=240_000)
     assert saved_answer(window).reasoning_state is ReasoningState.ANSWER_NOW
 
 
@@ -102,7 +102,7 @@ def test_loop_banner_then_answer_now(qtbot, window: MainWindow) -> None:  # type
     assert "the future is revealed" in trace.loop_label.toolTip()
     trace.loop_answer_now.click()
     assert trace.loop_banner.isHidden()
-    qtbot.waitUntil(lambda: window._active is None, timeout=240_000)
+    qtbot.waitUntil(lambda: not window.chat.stream.active, timeout=240_000)
     assert "[Ponder · answer now]" in trace.text
     assert widget.answer.text.strip()
     assert saved_answer(window).reasoning_state is ReasoningState.ANSWER_NOW

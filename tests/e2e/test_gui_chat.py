@@ -87,7 +87,7 @@ def test_stop_mid_stream_keeps_what_was_written(qtbot, window: MainWindow) -> No
         timeout=120_000,
     )
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window._active is None, timeout=120_000)
+    qtbot.waitUntil(lambda: not window.chat.stream.active, timeout=120_000)
     last = window.view.widgets[-1]
     assert last.error.text() == "Stopped."
     cid = window.conversation_id

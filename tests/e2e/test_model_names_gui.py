@@ -42,7 +42,7 @@ def test_one_name_live_and_reopened_and_no_reasoning_offered(qtbot, window: Main
     statuses: list[str] = []
     window.composer.edit.setPlainText("Say hello.")
     qtbot.keyClick(window.composer.edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: window._active is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: window.chat.stream.active, timeout=60_000)
     statuses.append(bar.status.text())  # while the answer is being written
     qtbot.waitUntil(lambda: not window.busy, timeout=240_000)
     assert statuses == ["generating…"]

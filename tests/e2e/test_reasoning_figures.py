@@ -24,8 +24,8 @@ from PySide6.QtCore import Qt
 from app.events import Event, EventKind, FinishReason, Stats
 from app.request import LoopPolicy
 from tests.support.window import load_model, window_open
-from ui.message_view import TraceWidget
-from ui.window import MainWindow, _Active
+from ui.message_view import MessageWidget, TraceWidget
+from ui.window import MainWindow
 
 pytestmark = pytest.mark.llama
 
@@ -53,25 +53,26 @@ class Seen:
         self.at_close: tuple[str, int] | None = None  # header, meter: right after the close
         self.before_stats: tuple[str, int] | None = None
         self.stats: Stats | None = None
-        apply = window._apply_other
+        stream = window.chat.stream
+        apply = stream.apply_other
 
-        def spy(active: _Active, event: Event) -> None:
-            trace = active.widget.trace
+        def spy(widget: MessageWidget, event: Event) -> None:
+            trace = widget.trace
             if event.kind is EventKind.STATS and trace is not None:
                 self.before_stats = (trace.toggle.text(), trace.meter.value())
                 self.stats = event.stats
-            apply(active, event)
+            apply(widget, event)
             if event.kind is EventKind.INJECTED and self.at_close is None:
                 assert trace is not None
                 self.at_close = (trace.toggle.text(), trace.meter.value())
 
-        window._apply_other = spy  # type: ignore[method-assign]
+        stream.apply_other = spy  # type: ignore[method-assign]
 
 
 def send(qtbot, w: MainWindow, text: str) -> None:  # type: ignore[no-untyped-def]
     w.composer.edit.setPlainText(text)
     qtbot.keyClick(w.composer.edit, Qt.Key.Key_Return)
-    qtbot.waitUntil(lambda: w._active is not None, timeout=30_000)
+    qtbot.waitUntil(lambda: w.chat.stream.active, timeout=30_000)
 
 
 def live_trace(qtbot, w: MainWindow, tokens: int) -> TraceWidget:  # type: ignore[no-untyped-def]

@@ -43,11 +43,11 @@ def test_stop_ends_a_runaway_template_render(qtbot, window: MainWindow, smollm2:
     with qtbot.waitSignal(window.bridge.model_loaded, timeout=WAIT):
         window.load_model(str(smollm2), chat_template=SORT_LOOP)
     send(qtbot, window, "Hi")
-    qtbot.waitUntil(lambda: bool(window.view.widgets) and window._active is not None, timeout=WAIT)
+    qtbot.waitUntil(lambda: bool(window.view.widgets) and window.chat.stream.active, timeout=WAIT)
     qtbot.wait(500)  # the worker is rendering the template now (it would take 5 s to fail)
     start = time.monotonic()
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    qtbot.waitUntil(lambda: window._active is None, timeout=WAIT)
+    qtbot.waitUntil(lambda: not window.chat.stream.active, timeout=WAIT)
     assert time.monotonic() - start < 4.0  # Stop, not the template's own time limit
     last = window.view.widgets[-1]
     assert last.error.text() == "Stopped."

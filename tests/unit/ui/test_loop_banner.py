@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from app.events import Event, EventKind, InjectReason, ReasoningState
 from tests.support.window import window_open
 from ui.message_view import MessageWidget, TraceWidget
-from ui.window import MainWindow, _Active
+from ui.window import MainWindow
 
 PASSAGE = "It is a place where the past is revealed, and where the future is revealed."
 
@@ -66,14 +66,14 @@ def test_answer_now_ending_keeps_its_own_note(qtbot) -> None:  # type: ignore[no
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
     with window_open(qtbot, first_run=True) as w:
         yield w
-        w._active = None
+        w.chat.stream.forget()
 
 
 def streaming(w: MainWindow, rid: int) -> MessageWidget:
     widget = MessageWidget("assistant", 1)
     w.view.append_widget(widget)
-    w._active = _Active(rid, None, widget, None)  # type: ignore[arg-type]
-    w._on_bridge_events_arrived(rid, [Event(EventKind.REASONING, rid, "The sea is")])
+    w.chat.follow(rid, None, widget, None)
+    w.chat.stream._on_bridge_events_arrived(rid, [Event(EventKind.REASONING, rid, "The sea is")])
     return widget
 
 
@@ -81,13 +81,15 @@ def test_window_shows_the_banner_and_it_asks_the_engine(qtbot, window: MainWindo
     asked: list[bool] = []
     window.bridge.answer_now = lambda: asked.append(True)  # type: ignore[method-assign]
     widget = streaming(window, 11)
-    window._on_bridge_events_arrived(
+    window.chat.stream._on_bridge_events_arrived(
         11, [Event(EventKind.REASONING, 11, " a place."), loop_event(11, "warn")]
     )
     trace = widget.trace
     assert trace is not None and not trace.loop_banner.isHidden()
     assert trace.text == "The sea is a place."
-    window._on_bridge_events_arrived(99, [loop_event(99, "warn")])  # a stale request: ignored
+    window.chat.stream._on_bridge_events_arrived(
+        99, [loop_event(99, "warn")]
+    )  # a stale request: ignored
     trace.loop_answer_now.click()
     assert asked == [True]
     assert trace.loop_banner.isHidden()
@@ -95,7 +97,7 @@ def test_window_shows_the_banner_and_it_asks_the_engine(qtbot, window: MainWindo
 
 def test_window_with_policy_answer_says_so_without_a_banner(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     widget = streaming(window, 12)
-    window._on_bridge_events_arrived(12, [loop_event(12, "answer")])
+    window.chat.stream._on_bridge_events_arrived(12, [loop_event(12, "answer")])
     assert widget.trace is not None and widget.trace.loop_banner.isHidden()
     assert "going in circles" in window.statusBar().currentMessage()
 

@@ -17,7 +17,7 @@ from tests.support.window import window_open
 from ui.conversation_view import message_widget
 from ui.library_compare import CompareColumn, compare_message
 from ui.message_view import MessageWidget, TraceWidget
-from ui.window import MainWindow, _Active
+from ui.window import MainWindow
 
 R, C = EventKind.REASONING, EventKind.CONTENT
 RID = 21
@@ -68,7 +68,7 @@ def test_trace_header_and_meter_follow_each_piece(qtbot) -> None:  # type: ignor
 def window(qtbot) -> Iterator[MainWindow]:  # type: ignore[no-untyped-def]
     with window_open(qtbot, first_run=True) as w:
         yield w
-        w._active = None
+        w.chat.stream.forget()
 
 
 def test_window_counts_tokens_and_the_meter_reads_the_budget_when_it_closes(
@@ -77,30 +77,34 @@ def test_window_counts_tokens_and_the_meter_reads_the_budget_when_it_closes(
 ) -> None:
     widget = MessageWidget("assistant", 1)
     window.view.append_widget(widget)
-    window._active = _Active(RID, None, widget, 48)  # type: ignore[arg-type]
+    window.chat.follow(RID, None, widget, 48)
     first, second = reasoning_batches()
-    window._on_bridge_events_arrived(RID, first)
+    window.chat.stream._on_bridge_events_arrived(RID, first)
     trace = widget.trace
     assert trace is not None
     assert trace.toggle.text().endswith("· 27 tokens (budget 48)")
     assert trace.meter.value() == 27
-    window._on_bridge_events_arrived(RID, second)
+    window.chat.stream._on_bridge_events_arrived(RID, second)
     # The budget closed the reasoning: what a person reads is the budget, all of it.
     assert trace.toggle.text().startswith("Thinking…")
     assert trace.toggle.text().endswith("· 48 tokens (budget 48)")
     assert trace.meter.value() == 48
-    window._on_bridge_events_arrived(RID, [Event(C, RID, "91 = 7 × 13", tokens=5)])
+    window.chat.stream._on_bridge_events_arrived(RID, [Event(C, RID, "91 = 7 × 13", tokens=5)])
     assert trace.toggle.text().startswith("Thought for")
     assert "· 48 tokens" in trace.toggle.text()
-    window._on_bridge_events_arrived(RID, [Event(EventKind.STATS, RID, stats=final_stats())])
+    window.chat.stream._on_bridge_events_arrived(
+        RID, [Event(EventKind.STATS, RID, stats=final_stats())]
+    )
     assert trace.toggle.text().startswith("Thought for 2 s · 48 tokens")
 
 
 def test_an_empty_count_alone_makes_no_trace(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     widget = MessageWidget("assistant", 1)
     window.view.append_widget(widget)
-    window._active = _Active(RID, None, widget, None)  # type: ignore[arg-type]
-    window._on_bridge_events_arrived(RID, [Event(R, RID, "", tokens=2), Event(C, RID, "Hi")])
+    window.chat.follow(RID, None, widget, None)
+    window.chat.stream._on_bridge_events_arrived(
+        RID, [Event(R, RID, "", tokens=2), Event(C, RID, "Hi")]
+    )
     assert widget.trace is None
     assert widget.answer.text == "Hi"
 
@@ -109,13 +113,13 @@ def test_compare_counts_tokens(qtbot) -> None:  # type: ignore[no-untyped-def]
     column = CompareColumn()
     qtbot.addWidget(column)
     column.widget = compare_message(1, column.holder)
-    column.request_id = RID
+    column.stream.begin(column.widget, request_id=RID)
     first, second = reasoning_batches()
-    column._on_bridge_events_arrived(RID, first + second)
+    column.stream._on_bridge_events_arrived(RID, first + second)
     trace = column.widget.trace
     assert trace is not None
     assert trace.toggle.text().endswith("· 48 tokens")
-    column._on_bridge_events_arrived(RID, [Event(C, RID, "91 = 7 × 13", tokens=5)])
+    column.stream._on_bridge_events_arrived(RID, [Event(C, RID, "91 = 7 × 13", tokens=5)])
     assert trace.toggle.text().startswith("Thought for") and "· 48 tokens" in trace.toggle.text()
 
 

@@ -26,7 +26,7 @@ def _saved_history() -> Path:
 
 def _open_window(qtbot) -> MainWindow:  # type: ignore[no-untyped-def]
     w = open_window(qtbot)
-    qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.history.ready, timeout=10_000)
     return w
 
 

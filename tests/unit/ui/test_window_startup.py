@@ -38,7 +38,7 @@ def test_history_fills_in_and_the_store_opens_behind_it(qtbot, history: list[int
     qtbot.waitUntil(lambda: w.list_model.rowCount() == 3, timeout=10_000)
     titles = [w.list_model.index(r).data() for r in range(3)]
     assert titles == ["Question 2", "Question 1", "Question 0"]  # newest first
-    qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.history.ready, timeout=10_000)
     w.open_conversation(history[0])
     qtbot.waitUntil(lambda: w.conversation_id == history[0], timeout=10_000)
     assert [x.message_id for x in w.view.widgets] == [m.id for m in w.store.active_path(history[0])]
@@ -58,7 +58,7 @@ def test_using_the_store_at_once_waits_for_it(qtbot, history: list[int]) -> None
 
 
 def test_a_new_home_starts_with_an_empty_history(window: MainWindow, qtbot) -> None:  # type: ignore[no-untyped-def]
-    qtbot.waitUntil(lambda: window._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: window.history.ready, timeout=10_000)
     assert window.list_model.rowCount() == 0
     assert database_path().is_file()
 
@@ -70,7 +70,7 @@ def test_a_damaged_database_is_set_aside_with_a_warning(
     warned: list[str] = []
     monkeypatch.setattr(QMessageBox, "warning", lambda _p, _t, text: warned.append(text))
     w = open_window(qtbot)
-    qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.history.ready, timeout=10_000)
     assert warned and "new, empty history" in warned[0]
     assert w.list_model.rowCount() == 0
     assert w.store.create_conversation().id == 1
@@ -79,7 +79,7 @@ def test_a_damaged_database_is_set_aside_with_a_warning(
 
 def test_clicking_a_conversation_reads_it_off_the_gui_thread(qtbot, history: list[int]) -> None:  # type: ignore[no-untyped-def]
     w = open_window(qtbot)
-    qtbot.waitUntil(lambda: w.list_model.rowCount() == 3 and w._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.list_model.rowCount() == 3 and w.history.ready, timeout=10_000)
     w.open_conversation(history[0])
     w.open_conversation(history[1])  # clicked again before the first read came back
     qtbot.waitUntil(lambda: w.conversation_id == history[1], timeout=10_000)
@@ -116,11 +116,11 @@ def test_history_jobs_before_the_store_opens_wait_off_the_gui_thread(  # type: i
     w = open_window(qtbot, show=False)
     w.refresh_conversations()
     w.search_box.setText("Question 1")
-    w._run_search()
-    assert w._store is None  # nothing above made the GUI thread wait for the store
+    w.sidebar._run_search()
+    assert not w.history.ready  # nothing above made the GUI thread wait for the store
     qtbot.waitUntil(lambda: w.list_view.model() is w.search_model, timeout=10_000)
     hits = {w.search_model.index(r).data(IdRole) for r in range(w.search_model.rowCount())}
     assert hits == {history[1]}
-    qtbot.waitUntil(lambda: w._store is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: w.history.ready, timeout=10_000)
     assert w.list_model.rowCount() == 3
     close(w)
