@@ -46,7 +46,7 @@ def _text(kind: str, kb: int) -> str:
 
 
 def _markdown_seconds(app: object, text: str, streamed: bool) -> float:
-    from ui.answer_view import AnswerView
+    from ui.answers.answer_view import AnswerView
 
     view = AnswerView()
     start = time.perf_counter()

@@ -105,7 +105,7 @@ def stream_bench() -> dict[str, float]:
     from PySide6.QtWidgets import QApplication
 
     from app.events import Event, EventKind
-    from ui.message_view import MessageWidget
+    from ui.answers.message import MessageWidget
     from ui.theme import apply_theme
     from ui.window import MainWindow
 
@@ -114,7 +114,7 @@ def stream_bench() -> dict[str, float]:
     window = MainWindow()
     window.resize(1200, 900)
     window.show()
-    from ui.warmup import warm_up
+    from ui.answers.warmup import warm_up
 
     warm_up()  # as ui.main does right after showing the window
     deadline = time.perf_counter() + 3.0
@@ -200,10 +200,10 @@ def cold_start_child() -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
+    from ui.answers.warmup import warm_up
     from ui.crash import install_crash_handler, setup_logging
     from ui.main import WARM_UP_DELAY_MS
     from ui.theme import apply_theme
-    from ui.warmup import warm_up
     from ui.window import MainWindow
 
     setup_logging()

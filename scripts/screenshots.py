@@ -85,8 +85,8 @@ def main() -> int:
 def shoot(out: Path, suffix: str) -> int:
     from PySide6.QtWidgets import QApplication
 
+    from ui.answers.warmup import warm_up
     from ui.theme import apply_theme
-    from ui.warmup import warm_up
     from ui.window import MainWindow
 
     app = QApplication.instance() or QApplication([])
@@ -344,7 +344,7 @@ def library_screenshots(window, out: Path, suffix: str, settle) -> None:  # type
 
     remote_screenshot(window, view, out, suffix, settle)
 
-    from ui.library_compare import compare_message
+    from ui.compare.view import compare_message
 
     compare = window.library.show_compare()
     settle(0.5)
@@ -399,7 +399,7 @@ def remote_screenshot(window, view, out: Path, suffix: str, settle) -> None:  # 
 
     from app.remote_sources import sources_path
     from backends.remote_api import RemoteModel, ServerKind
-    from ui.library_view import REMOTE_TAB
+    from ui.library.view import REMOTE_TAB
 
     sources = [
         {"name": "workstation", "url": "http://192.168.1.20:8642", "keyring": True},

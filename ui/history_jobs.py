@@ -19,8 +19,8 @@ from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from app.errors import StorageError
 from app.store.errors import DatabaseUnusableError
-from ui.library_tasks import run_task
 from ui.store_opener import StoreOpener
+from ui.tasks import run_task
 
 if TYPE_CHECKING:
     from app.store.domain import ConversationSummary

@@ -15,14 +15,14 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QFileDialog, QToolBar, QWidget
 
 from ui.host import Host
-from ui.library_tasks import run_task
+from ui.tasks import run_task
 
 if TYPE_CHECKING:
     from app.library.fit import MachineMemory
     from app.library.local import LocalModel
-    from ui.library_compare import CompareView
-    from ui.library_view import LibraryView
-    from ui.welcome import WelcomePage
+    from ui.compare.view import CompareView
+    from ui.library.view import LibraryView
+    from ui.library.welcome import WelcomePage
 
 
 class LibraryShell(QObject):
@@ -70,7 +70,7 @@ class LibraryShell(QObject):
     def library_view(self) -> LibraryView:
         """The library screen (built on first use)."""
         if self.view is None:
-            from ui.library_view import LibraryView
+            from ui.library.view import LibraryView
 
             self.view = LibraryView(self.parent_widget, machine=self.machine)
             self.view.load_requested.connect(self._on_view_load_requested)
@@ -91,7 +91,7 @@ class LibraryShell(QObject):
 
     def show_compare(self) -> CompareView:
         if self.compare is None:
-            from ui.library_compare import CompareView
+            from ui.compare.view import CompareView
 
             self.compare = CompareView(self.host, self.machine, self.parent_widget)
             self.host.add_page(self.compare)
@@ -105,7 +105,7 @@ class LibraryShell(QObject):
 
     def show_welcome(self) -> WelcomePage:
         if self.welcome is None:
-            from ui.welcome import WelcomePage
+            from ui.library.welcome import WelcomePage
 
             self.welcome = WelcomePage(self.machine, self.library_view, self.parent_widget)
             self.welcome.load_requested.connect(self._on_view_load_requested)

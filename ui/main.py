@@ -72,7 +72,7 @@ def run(
     apply_theme(app)
     window = MainWindow()
     window.show()
-    from ui.warmup import warm_up
+    from ui.answers.warmup import warm_up
 
     # After the history list is in (it opens on a pool thread): both need the GIL.
     QTimer.singleShot(WARM_UP_DELAY_MS, warm_up)

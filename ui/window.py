@@ -2,11 +2,11 @@
 wires the objects that do the work.
 
 - :class:`~ui.history_jobs.HistoryJobs`: the history database, and the thread its jobs run on;
-- :class:`~ui.sidebar.Sidebar`: New chat, search, the conversation list and its menu;
-- :class:`~ui.chat_controller.ChatController`: sending, the answer being streamed
-  (:class:`~ui.answer_stream.AnswerStream`), regenerating, editing, versions;
-- :class:`~ui.model_loader.ModelLoader`: opening and loading the chat's model;
-- :class:`~ui.serve_controller.ServeController`: the local API server switch;
+- :class:`~ui.chat.sidebar.Sidebar`: New chat, search, the conversation list and its menu;
+- :class:`~ui.chat.controller.ChatController`: sending, the answer being streamed
+  (:class:`~ui.answers.stream.AnswerStream`), regenerating, editing, versions;
+- :class:`~ui.engine.model_loader.ModelLoader`: opening and loading the chat's model;
+- :class:`~ui.engine.serve_controller.ServeController`: the local API server switch;
 - :class:`~ui.library_shell.LibraryShell`: the library, Compare and welcome pages, which
   reach the window only through :class:`ui.host.Host` (:class:`~ui.window_host.WindowHost`).
 """
@@ -32,20 +32,20 @@ from PySide6.QtWidgets import (
 )
 
 from app.settings import Settings, load_settings, save_settings
-from ui.bridge import EngineBridge
-from ui.chat_controller import EMPTY_NO_MODEL, EMPTY_READY, EMPTY_READY_PLAIN, ChatController
-from ui.composer import Composer
-from ui.conversation_view import ConversationView
+from ui.chat.composer import Composer
+from ui.chat.controller import EMPTY_NO_MODEL, EMPTY_READY, EMPTY_READY_PLAIN, ChatController
+from ui.chat.conversation_view import ConversationView
+from ui.chat.export_dialog import Exporter
+from ui.chat.sidebar import SIDEBAR_MIN_WIDTH, Sidebar
 from ui.dialogs import ask_yes_no
-from ui.export_dialog import Exporter
+from ui.engine.bridge import EngineBridge
+from ui.engine.model_bar import ModelBar
+from ui.engine.model_loader import ModelLoader
+from ui.engine.serve_controller import ServeController
+from ui.engine.serving import LocalServer
 from ui.history_jobs import HistoryJobs
 from ui.library_shell import LibraryShell
-from ui.model_bar import ModelBar
-from ui.model_loader import ModelLoader
-from ui.serve_controller import ServeController
-from ui.serving import LocalServer
 from ui.settings_panel import SettingsPanel
-from ui.sidebar import SIDEBAR_MIN_WIDTH, Sidebar
 from ui.window_host import WindowHost
 
 if TYPE_CHECKING:

@@ -13,11 +13,11 @@ if TYPE_CHECKING:
     from app.request import ChatMessage, GenerationRequest
     from app.settings import Settings
     from app.store.store import Store
-    from ui.bridge import EngineBridge
-    from ui.chat_controller import ChatController
+    from ui.chat.controller import ChatController
+    from ui.chat.sidebar import Sidebar
+    from ui.engine.bridge import EngineBridge
+    from ui.engine.model_loader import ModelLoader
     from ui.history_jobs import HistoryJobs
-    from ui.model_loader import ModelLoader
-    from ui.sidebar import Sidebar
 
 T = TypeVar("T")
 

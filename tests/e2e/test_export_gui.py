@@ -17,14 +17,14 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QCheckBox, QLabel
 
-import ui.export_dialog
+import ui.chat.export_dialog
 from app.cli.history import add_history_parser, run_history
 from app.events import Event, EventKind, FinishReason, ReasoningState, Stats, done_event
 from app.store import Store, open_store
 from app.store.export import Markers
 from tests.support.window import load_model, open_window, window_open
-from ui.conversation_list import IdRole
-from ui.export_dialog import JSON, JSONL, MARKDOWN, DatasetOptions, DatasetOptionsDialog
+from ui.chat.conversation_list import IdRole
+from ui.chat.export_dialog import JSON, JSONL, MARKDOWN, DatasetOptions, DatasetOptionsDialog
 from ui.window import MainWindow
 
 # The offscreen platform cannot resize to hints: not this code's warning; any other fails.
@@ -215,7 +215,7 @@ def test_search_results_as_a_dataset_say_what_complete_only_left_out(
     qtbot, window: MainWindow, history: dict[str, int], tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     w = window
-    monkeypatch.setattr("ui.export_dialog._PROGRESS_EVERY_S", 0.0)  # a note per conversation
+    monkeypatch.setattr("ui.chat.export_dialog._PROGRESS_EVERY_S", 0.0)  # a note per conversation
     notes: list[str] = []
     w.exporter.progressed.connect(notes.append)
     w.search_box.setText("sky")
@@ -280,13 +280,13 @@ def test_the_file_is_written_off_the_gui_thread(
     qtbot, window: MainWindow, history: dict[str, int], tmp_path: Path, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
     threads: list[threading.Thread] = []
-    real = ui.export_dialog.write_markdown
+    real = ui.chat.export_dialog.write_markdown
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         threads.append(threading.current_thread())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ui.export_dialog, "write_markdown", recording)
+    monkeypatch.setattr(ui.chat.export_dialog, "write_markdown", recording)
     w = window
     w.exporter.ask_path = _ask(tmp_path / "egg.md", MARKDOWN, [])
     w.export_conversation(history["egg"])

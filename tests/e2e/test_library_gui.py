@@ -20,9 +20,9 @@ from app.library.fit import GIB, MachineMemory
 from app.library.local import LocalModel
 from tests.support.hub_server import HubServer, isolate_hf_client
 from tests.support.window import open_window, window_open
-from ui.library_models import ItemRole
-from ui.library_view import CATALOG_TAB, DOWNLOADS_TAB, LOCAL_TAB, LibraryView
-from ui.welcome import WelcomePage
+from ui.library.models import ItemRole
+from ui.library.view import CATALOG_TAB, DOWNLOADS_TAB, LOCAL_TAB, LibraryView
+from ui.library.welcome import WelcomePage
 from ui.window import MainWindow
 
 pytestmark = pytest.mark.llama

@@ -24,7 +24,7 @@ from PySide6.QtCore import Qt
 from app.events import Event, EventKind, FinishReason, Stats
 from app.request import LoopPolicy
 from tests.support.window import load_model, window_open
-from ui.message_view import MessageWidget, TraceWidget
+from ui.answers.message import MessageWidget, TraceWidget
 from ui.window import MainWindow
 
 pytestmark = pytest.mark.llama

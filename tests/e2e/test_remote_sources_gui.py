@@ -32,8 +32,8 @@ from app.server.service import EngineService
 from app.server.testing import Script, loaded_fake
 from tests.support.memory_keyring import MemoryKeyring, memory_keyring, use_keyring
 from tests.support.window import window_open
-from ui.library_remote import STATUS_COL, RemoteSourcesPanel
-from ui.library_view import REMOTE_TAB
+from ui.library.remote import STATUS_COL, RemoteSourcesPanel
+from ui.library.view import REMOTE_TAB
 from ui.window import MainWindow
 
 KEY = "gui-remote-test-key"

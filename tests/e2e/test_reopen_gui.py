@@ -20,7 +20,7 @@ from app.events import Event, EventKind, FinishReason, done_event
 from app.store import Store, open_store
 from tests.support.document_shape import shape
 from tests.support.window import open_window
-from ui.markdown import math_key
+from ui.answers.markdown import math_key
 
 QUESTION = "Two questions:\nis 91 prime?\n\nAnd what is the area of a circle?"
 

@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import shiboken6
 from PySide6.QtCore import QObject
 
-from ui.library_tasks import _Dispatcher, _Job, _Pending, run_task
+from ui.tasks import _Dispatcher, _Job, _Pending, run_task
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -52,7 +52,7 @@ STRESS = textwrap.dedent(
     import os, sys, time
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
     from PySide6.QtWidgets import QApplication, QTextBrowser
-    import ui.library_tasks as lt
+    import ui.tasks as lt
 
     app = QApplication([])
     orig = lt._Job.run

@@ -12,25 +12,13 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import pytest
 from PySide6.QtCore import Qt
 
-from app.engine import ModelFile, ModelInfo, ModelTemplate, RuntimeParams
 from app.settings import settings_path
-from app.templates import TemplateSource
+from tests.support.model_infos import R1_7B
 from tests.support.window import window_open
 from ui.window import MainWindow
 
 # What the model bar shows once a model is loaded (a long line: name, family, context...).
-INFO = ModelInfo(
-    ModelFile(
-        "/models/bartowski/DeepSeek-R1-Distill-Qwen-7B-GGUF/DeepSeek-R1-Distill-Qwen-7B-Q4_K_M.gguf",
-        "qwen2",
-        "DeepSeek R1 Distill Qwen 7B",
-        size_bytes=4_680_000_000,
-        n_params=7_600_000_000,
-        trained_context=131072,
-    ),
-    RuntimeParams(8192, n_threads=8, kv_cache_type="f16"),
-    ModelTemplate("", TemplateSource.MODEL, "deepseek-r1"),
-)
+INFO = R1_7B
 
 
 @pytest.fixture

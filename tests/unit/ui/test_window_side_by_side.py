@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from app.events import Event, EventKind, FinishReason, done_event
 from app.store import Store, open_store
 from tests.support.window import open_window
-from ui.library_compare import pick_pair
+from ui.compare.view import pick_pair
 
 
 def answer(store: Store, conversation_id: int, text: str, parent: int | None = None) -> int:

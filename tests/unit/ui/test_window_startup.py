@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.paths import database_path
 from app.store import open_store
 from tests.support.window import open_window
-from ui.conversation_list import IdRole
+from ui.chat.conversation_list import IdRole
 from ui.window import MainWindow
 
 

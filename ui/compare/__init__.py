@@ -1,0 +1,1 @@
+"""Compare: one question to two models side by side, each column streamed like the chat."""
