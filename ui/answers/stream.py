@@ -3,8 +3,9 @@
 :class:`AnswerStream` follows one answer at a time from one :class:`~ui.engine.bridge.EngineBridge`:
 reasoning goes to the trace (live token count, budget meter, Ponder's insertions, the
 "going in circles" banner), content to the answer, the final figures to the footer, an
-error or a stop to the error line. Runs of reasoning or content in a batch are merged, so
-each piece of text is appended once.
+error or a stop to the error line. Each event is applied as it came: the engine worker has
+merged the text of every 40 ms into one event (``backends.worker.coalesce``), the only place
+text pieces are joined on their way to the screen.
 """
 
 from __future__ import annotations
@@ -109,40 +110,24 @@ class AnswerStream(QObject):
         self.apply(events)
 
     def apply(self, events: list[Event]) -> None:
-        """Show a batch of the followed answer's events."""
+        """Show a batch of the followed answer's events, each as it came: the worker has
+        merged the text of every 40 ms into one event already, so nothing is joined here."""
         w = self.widget
         if w is None:
             return
-        reasoning: list[Event] = []
-        content: list[Event] = []
-
-        def flush() -> None:
-            text = "".join(e.text for e in reasoning)
-            if text or (reasoning and w.trace is not None):  # a count alone makes no trace
-                trace = w.ensure_trace()
-                if trace.live and trace.budget is None:
-                    trace.set_budget(self.budget)
-                trace.append(text, tokens=sum(e.tokens for e in reasoning))
-            reasoning.clear()
-            if content:
-                if w.trace is not None and w.trace.live:
-                    w.trace.finish(None, None, None, collapse=self.collapse())
-                w.answer.append("".join(e.text for e in content))
-                content.clear()
-
         for event in events:
             if event.kind is EventKind.REASONING:
-                if content:
-                    flush()
-                reasoning.append(event)
+                if event.text or w.trace is not None:  # a count alone makes no trace
+                    trace = w.ensure_trace()
+                    if trace.live and trace.budget is None:
+                        trace.set_budget(self.budget)
+                    trace.append(event.text, tokens=event.tokens)
             elif event.kind is EventKind.CONTENT:
-                if reasoning:
-                    flush()
-                content.append(event)
+                if w.trace is not None and w.trace.live:
+                    w.trace.finish(None, None, None, collapse=self.collapse())
+                w.answer.append(event.text)
             else:
-                flush()
                 self.apply_other(w, event)
-        flush()
 
     def apply_other(self, w: MessageWidget, event: Event) -> None:
         """An event that is neither reasoning nor content text."""
