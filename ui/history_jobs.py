@@ -1,8 +1,10 @@
 """The window's history database: opened off the GUI thread, used one job at a time.
 
 :class:`HistoryJobs` adopts the store that :class:`~ui.store_opener.StoreOpener` opens, and
-runs every history read and write of the window on a thread of its own, one at a time and
-in order, so the GUI thread never waits on the database or the disk.
+runs the window's own history jobs (the sidebar's list, opening a conversation, an answer's
+first rows, renames, deletions) on a thread of its own, one at a time and in order, so the
+GUI thread does not wait on the database. An answer's streamed text is written by its
+recorder on the bridge's reader thread; searches and exports run on Qt's global pool.
 
 When no history can be had at all (the database cannot be used and no temporary one can be
 made either), the window goes on without one: :attr:`HistoryJobs.unavailable` says why,
